@@ -1,0 +1,33 @@
+# voicequeue — `make help` lists the targets.
+GO       ?= go
+REDIS_URL ?= redis://127.0.0.1:6379/0
+export REDIS_URL
+
+.DEFAULT_GOAL := help
+.PHONY: help build run test bench fuzz lint tidy
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+build: ## build every binary into ./bin
+	$(GO) build -o bin/ ./cmd/...
+
+run: ## the embedded demo: miniredis, simulator, worker and gateway in one process
+	$(GO) run ./cmd/worker --dev
+
+test: ## the whole suite with -race (unit on miniredis, integration on the real Redis at REDIS_URL)
+	$(GO) vet ./...
+	$(GO) test -race -count=1 ./...
+
+bench: ## end-to-end benchmarks on the real Redis at REDIS_URL
+	$(GO) run ./cmd/vqbench
+
+fuzz: ## run every fuzz target for FUZZTIME each (default 30s)
+	./scripts/fuzz.sh $(or $(FUZZTIME),30s)
+
+lint: ## gofmt and go vet
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
+	$(GO) vet ./...
+
+tidy: ## go mod tidy
+	$(GO) mod tidy

@@ -1,0 +1,145 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/voicequeue/voicequeue/internal/api"
+	"github.com/voicequeue/voicequeue/internal/callback"
+	"github.com/voicequeue/voicequeue/internal/httpserver"
+	"github.com/voicequeue/voicequeue/internal/jobstatus"
+	"github.com/voicequeue/voicequeue/internal/queue"
+	"github.com/voicequeue/voicequeue/internal/ratelimit"
+	"github.com/voicequeue/voicequeue/internal/webhook"
+)
+
+// Deps are the shared resources of a process: one Redis client for everything (closed by the
+// caller, once), one metrics registry, one logger.
+type Deps struct {
+	Redis    redis.UniversalClient
+	Registry *prometheus.Registry
+	Logger   *slog.Logger
+	Now      func() time.Time
+}
+
+func (d *Deps) defaults() {
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.Registry == nil {
+		d.Registry = prometheus.NewRegistry()
+	}
+}
+
+// Metrics are the metric sets shared by the components of one process.
+type Metrics struct {
+	Limits   *ratelimit.Metrics
+	Queue    *queue.Metrics
+	Callback *callback.Metrics
+	Webhook  *webhook.Metrics
+}
+
+// Gateway is the HTTP side: producer API, provider pushes, admin endpoints.
+type Gateway struct {
+	Handler http.Handler // API and pushes
+	Admin   http.Handler // /healthz, /readyz, /metrics
+	Store   *jobstatus.Store
+	Submit  *queue.Submitter
+}
+
+// NewGateway assembles the gateway. m may be shared with a worker in the same process.
+func NewGateway(cfg *Config, deps Deps, m *Metrics, dev bool) (*Gateway, error) {
+	deps.defaults()
+	if err := cfg.ValidateGateway(dev); err != nil {
+		return nil, err
+	}
+	allow, _ := cfg.AllowCIDRs()
+	guard := webhook.NewGuard(allow)
+	keys := cfg.Keys()
+	storeOpts := jobstatus.Options{Retention: cfg.Retention, Now: deps.Now}
+	sub, err := queue.NewSubmitter(queue.SubmitterOptions{
+		Redis: deps.Redis, DefaultRegion: cfg.DefaultRegion, CodeKey: keys.Code,
+		CheckCallbackURL: guard.CheckURL, Logger: deps.Logger, Store: storeOpts,
+		Task: queue.TaskOptions{MaxAttempts: cfg.MaxAttempts}, CodeLength: cfg.CodeLength,
+		Metrics: m.Queue, Now: deps.Now,
+	})
+	if err != nil {
+		return nil, err
+	}
+	producerAPI, err := api.New(api.Options{Submitter: sub, Tokens: cfg.Tokens(), DevMode: dev, Logger: deps.Logger})
+	if err != nil {
+		return nil, err
+	}
+	store := jobstatus.New(deps.Redis, storeOpts)
+	gate, err := newGate(cfg, deps.Redis, m.Limits, deps.Logger, deps.Now)
+	if err != nil {
+		return nil, err
+	}
+	finisher := &queue.Finisher{
+		Gate:     gate,
+		Notifier: &WebhookNotifier{Client: asynq.NewClientFromRedisClient(deps.Redis)},
+		Metrics:  m.Queue, Logger: deps.Logger,
+	}
+	pushes, err := callback.New(callback.Options{
+		Store: store, Tagger: queue.NewTagger(keys.UserData), Finisher: finisher,
+		Secret: cfg.PushSecret, Metrics: m.Callback, Logger: deps.Logger, Now: deps.Now,
+	})
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	producerAPI.Register(mux)
+	pushes.Register(mux)
+	rdb := deps.Redis
+	return &Gateway{
+		Handler: mux,
+		Admin: httpserver.Admin(deps.Registry, func(ctx context.Context) error {
+			return rdb.Ping(ctx).Err()
+		}),
+		Store:  store,
+		Submit: sub,
+	}, nil
+}
+
+// WebhookNotifier enqueues the signed result delivery of a finished job.
+type WebhookNotifier struct{ Client *asynq.Client }
+
+// NotifyResult enqueues the webhook task with the job record as its body. The task ID makes it
+// once per job and final state, even if the end is reported twice; a job that ended `unknown`
+// and is resolved later by a push gets a second webhook with the real result.
+func (n *WebhookNotifier) NotifyResult(ctx context.Context, rec jobstatus.Record) error {
+	body, err := json.Marshal(rec)
+	if err != nil {
+		return fmt.Errorf("encode webhook body: %w", err)
+	}
+	task, err := webhook.NewTask(webhook.Payload{JobID: rec.ID, URL: rec.CallbackURL, Body: body},
+		asynq.TaskID("webhook:"+rec.ID+":"+string(rec.State)))
+	if err != nil {
+		return err
+	}
+	if _, err := n.Client.EnqueueContext(ctx, task); err != nil && err != asynq.ErrTaskIDConflict {
+		return fmt.Errorf("enqueue webhook of %s: %w", rec.ID, err)
+	}
+	return nil
+}
+
+// NewMetrics registers every metric set on reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	return &Metrics{
+		Limits:   ratelimit.NewMetrics(reg),
+		Queue:    queue.NewMetrics(reg),
+		Callback: callback.NewMetrics(reg),
+		Webhook:  webhook.NewMetrics(reg),
+	}
+}

@@ -1,0 +1,149 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"runtime/debug"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/voicequeue/voicequeue/internal/httpserver"
+	"github.com/voicequeue/voicequeue/internal/jobstatus"
+	"github.com/voicequeue/voicequeue/internal/queue"
+	"github.com/voicequeue/voicequeue/internal/voice"
+	"github.com/voicequeue/voicequeue/internal/webhook"
+)
+
+// Worker is the asynq server that places calls and delivers webhooks.
+type Worker struct {
+	Server *asynq.Server
+	Mux    *asynq.ServeMux
+	Admin  http.Handler
+	ready  func(context.Context) error
+}
+
+// WorkerOptions are the worker's extras beyond Config.
+type WorkerOptions struct {
+	// HTTPClient for provider requests (nil: built from the config, TLS verification on).
+	HTTPClient *http.Client
+	// TLSConfig for webhooks (tests only; nil keeps the defaults).
+	WebhookClient *http.Client
+}
+
+// NewWorker assembles the worker.
+func NewWorker(cfg *Config, deps Deps, m *Metrics, o WorkerOptions) (*Worker, error) {
+	deps.defaults()
+	if err := cfg.ValidateWorker(); err != nil {
+		return nil, err
+	}
+	keys := cfg.Keys()
+	client, err := voice.NewClient(voice.Config{
+		BaseURL: cfg.ProviderURL, AppKey: cfg.AppKey, AppSecret: cfg.AppSecret,
+		HTTPClient: o.HTTPClient, RequestTimeout: cfg.ProviderTimeout, CAFile: cfg.ProviderCA,
+		Logger: deps.Logger, Now: deps.Now,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("provider client: %w", err)
+	}
+	sealer, err := queue.NewCodeSealer(keys.Code)
+	if err != nil {
+		return nil, err
+	}
+	store := jobstatus.New(deps.Redis, jobstatus.Options{Retention: cfg.Retention, Now: deps.Now})
+	inspector := asynq.NewInspectorFromRedisClient(deps.Redis)
+	gate, err := newGate(cfg, deps.Redis, m.Limits, deps.Logger, deps.Now)
+	if err != nil {
+		return nil, err
+	}
+	finisher := &queue.Finisher{
+		Gate:     gate,
+		Notifier: &WebhookNotifier{Client: asynq.NewClientFromRedisClient(deps.Redis)},
+		Metrics:  m.Queue, Logger: deps.Logger,
+	}
+	status, fee := cfg.PushURLs()
+	handler, err := queue.NewHandler(queue.HandlerOptions{
+		Store: store, Dialer: client, Tagger: queue.NewTagger(keys.UserData), Sealer: sealer,
+		DisplayNumber: cfg.DisplayNumber, StatusURL: status, FeeURL: fee,
+		VerifyPreTone: cfg.VerifyPreTone, VerifyPosTone: cfg.VerifyPosTone, VerifyTimes: cfg.VerifyTimes,
+		Gate: gate, Finisher: finisher, Pauser: inspector, DialResolveTimeout: cfg.DialResolve,
+		RateBackoff: cfg.RateBackoff, Metrics: m.Queue, Logger: deps.Logger, Now: deps.Now,
+	})
+	if err != nil {
+		return nil, err
+	}
+	allow, err := cfg.AllowCIDRs()
+	if err != nil {
+		return nil, err
+	}
+	delivererOpts := webhook.DelivererOptions{
+		Key: keys.Webhook, Guard: webhook.NewGuard(allow), Client: o.WebhookClient,
+		Logger: deps.Logger, Metrics: m.Webhook, Now: deps.Now,
+	}
+	if err := delivererOpts.Validate(); err != nil {
+		return nil, err
+	}
+	deliverer := webhook.NewDeliverer(delivererOpts)
+
+	mux := asynq.NewServeMux()
+	handler.Register(mux)
+	mux.Handle(webhook.TaskType, deliverer)
+
+	backoff := queue.DefaultBackoff.RetryDelayFunc()
+	srv := asynq.NewServerFromRedisClient(deps.Redis, asynq.Config{
+		Concurrency:    cfg.Concurrency,
+		Queues:         queue.Queues(),
+		StrictPriority: true,
+		IsFailure:      queue.IsFailure,
+		RetryDelayFunc: func(n int, err error, t *asynq.Task) time.Duration {
+			if t.Type() == webhook.TaskType {
+				return webhook.RetryDelay(n, err, t)
+			}
+			return backoff(n, err, t)
+		},
+		ShutdownTimeout:          cfg.ShutdownTimeout,
+		TaskCheckInterval:        cfg.TaskCheckInterval,
+		DelayedTaskCheckInterval: cfg.DelayedTaskCheckInterval,
+		Logger:                   asynqLogger{deps.Logger.With("component", "asynq")},
+		LogLevel:                 asynqLevel(deps.Logger),
+	})
+	rdb := deps.Redis
+	ready := func(ctx context.Context) error { return rdb.Ping(ctx).Err() }
+	return &Worker{Server: srv, Mux: mux, Admin: httpserver.Admin(deps.Registry, ready), ready: ready}, nil
+}
+
+// Run processes tasks until ctx ends, then shuts down: asynq stops taking tasks, waits up to
+// ShutdownTimeout for the running ones (a provider request in flight always finishes and is
+// recorded), and puts back what did not finish.
+func (w *Worker) Run(ctx context.Context) error {
+	if err := w.Server.Start(w.Mux); err != nil {
+		return fmt.Errorf("start worker: %w", err)
+	}
+	<-ctx.Done()
+	w.Server.Shutdown()
+	return nil
+}
+
+// NewRegistry returns a registry with the Go and process collectors and build info.
+func NewRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		collectors.NewBuildInfoCollector(),
+	)
+	version := "devel"
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		version = bi.Main.Version
+	}
+	info := prometheus.NewGauge(prometheus.GaugeOpts{
+		Namespace: "voicequeue", Name: "build_info", Help: "Build information; always 1.",
+		ConstLabels: prometheus.Labels{"version": version},
+	})
+	info.Set(1)
+	reg.MustRegister(info)
+	return reg
+}

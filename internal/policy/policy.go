@@ -1,0 +1,231 @@
+// Package policy decides, for each job the worker is about to dial, whether the call may go now:
+// the calling window of the callee's time zone, the per-callee frequency caps, the account's
+// concurrent-call cap and its global call rate. It composes the Redis-backed primitives of
+// internal/ratelimit and implements queue.Gate.
+package policy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/voicequeue/voicequeue/internal/queue"
+	"github.com/voicequeue/voicequeue/internal/ratelimit"
+)
+
+// Config configures the call policies.
+type Config struct {
+	// Key scopes the shared limits; use the provider app key so that every worker of one account
+	// shares them, and only them.
+	Key string
+	// Rate is the account's call rate shared by all workers; Rate.Rate 0 disables it.
+	Rate ratelimit.Limit
+	// Reserve is the share of the burst that bulk leaves for verify (see ratelimit.LimiterOptions).
+	Reserve float64
+	// MaxConcurrent is the account's concurrent-call cap; 0 disables it.
+	MaxConcurrent int
+	// SlotLease bounds how long a call slot is held if its end is never reported (default 30 min;
+	// click-to-call jobs hold max_duration + 5 min when longer).
+	SlotLease time.Duration
+	// MaxWait is the longest a worker waits for a rate token before rescheduling the job instead
+	// (default 500 ms, at most 1 s).
+	MaxWait time.Duration
+	// CalleeCaps are the per-callee frequency caps by group ("verify", "notify", "bulk",
+	// "click2call"); a missing or empty group has none.
+	CalleeCaps map[string][]ratelimit.CalleeCap
+	// Windows are the calling windows by group; a missing group is exempt.
+	Windows map[string]ratelimit.Window
+	// HashKey keys the hashes that stand for phone numbers in Redis keys.
+	HashKey []byte
+	Metrics *ratelimit.Metrics
+	Logger  *slog.Logger
+	Now     func() time.Time
+}
+
+// Gate is the queue.Gate of the worker.
+type Gate struct {
+	c        Config
+	limiter  *ratelimit.Limiter
+	adaptive *ratelimit.Adaptive
+	slots    *ratelimit.Slots
+	callees  *ratelimit.CalleeLimiter
+	log      *slog.Logger
+}
+
+var _ queue.Gate = (*Gate)(nil)
+
+// New returns the gate.
+func New(rdb redis.UniversalClient, c Config) (*Gate, error) {
+	if c.Key == "" {
+		return nil, errors.New("new policy gate: empty key")
+	}
+	if c.Rate.Rate < 0 || c.MaxConcurrent < 0 {
+		return nil, errors.New("new policy gate: negative rate or concurrency")
+	}
+	if c.Rate.Rate > 0 {
+		if err := c.Rate.Validate(); err != nil {
+			return nil, fmt.Errorf("new policy gate: %w", err)
+		}
+	}
+	if c.SlotLease <= 0 {
+		c.SlotLease = 30 * time.Minute
+	}
+	if c.MaxWait <= 0 {
+		c.MaxWait = 500 * time.Millisecond
+	}
+	c.MaxWait = min(c.MaxWait, time.Second)
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if len(c.HashKey) == 0 {
+		return nil, errors.New("new policy gate: empty hash key")
+	}
+	log := c.Logger.With("component", "policy")
+	g := &Gate{
+		c:        c,
+		limiter:  ratelimit.NewLimiter(rdb, ratelimit.LimiterOptions{Logger: log, Metrics: c.Metrics, Reserve: c.Reserve}),
+		adaptive: ratelimit.NewAdaptive(rdb, ratelimit.AdaptiveOptions{Logger: log, Metrics: c.Metrics}),
+		slots:    ratelimit.NewSlots(rdb, ratelimit.SlotsOptions{Logger: log, Metrics: c.Metrics}),
+		callees:  ratelimit.NewCalleeLimiter(rdb, c.HashKey, ratelimit.CalleeOptions{Logger: log, Metrics: c.Metrics}),
+		log:      log,
+	}
+	if c.Metrics != nil {
+		c.Metrics.KnowCalleeCaps(c.CalleeCaps)
+	}
+	return g, nil
+}
+
+// group is the policy group of a job: its kind, or "bulk" for the bulk queue.
+func group(job queue.Job) string {
+	if job.Queue == queue.QueueBulk {
+		return "bulk"
+	}
+	return string(job.Kind)
+}
+
+func priority(job queue.Job) ratelimit.Priority {
+	switch {
+	case job.Kind == queue.KindVerify:
+		return ratelimit.PriorityHigh
+	case job.Queue == queue.QueueBulk:
+		return ratelimit.PriorityLow
+	default:
+		return ratelimit.PriorityNormal
+	}
+}
+
+// Admit applies, in order: the calling window (defer to its next opening), the per-callee caps
+// (throttle, or defer a notify job when the cap frees up before its deadline), a concurrent-call
+// slot (defer), a rate token within MaxWait (defer). A slot taken is given back if the rate
+// token does not come.
+func (g *Gate) Admit(ctx context.Context, job queue.Job, attempt int) (queue.Admission, error) {
+	grp := group(job)
+	now := g.c.Now()
+
+	if w, ok := g.c.Windows[grp]; ok && !w.Always() {
+		zones, err := ratelimit.ZonesFor(job.To, job.Timezone)
+		if err != nil {
+			zones = ratelimit.ZonesForNumber(job.To)
+		}
+		if open, at := w.NextOpen(now, zones); !open {
+			g.deferred("window")
+			return queue.Admission{Verdict: queue.Defer, Delay: max(at.Sub(now), time.Second), Reason: "window"}, nil
+		}
+	}
+
+	if caps := g.c.CalleeCaps[grp]; len(caps) > 0 {
+		d, err := g.callees.Check(ctx, grp, job.To, caps, job.ID+":"+strconv.Itoa(attempt))
+		if err != nil {
+			return queue.Admission{}, fmt.Errorf("check callee caps: %w", err)
+		}
+		if !d.Allowed {
+			if (grp == "notify" || grp == "bulk") && now.Add(d.RetryAfter).Before(job.DispatchBy) {
+				g.deferred("callee_cap")
+				return queue.Admission{Verdict: queue.Defer, Delay: d.RetryAfter, Reason: "callee_cap"}, nil
+			}
+			if g.c.Metrics != nil {
+				g.c.Metrics.JobThrottled(d.Reason)
+			}
+			return queue.Admission{Verdict: queue.Throttle, Reason: d.Reason}, nil
+		}
+	}
+
+	if g.c.MaxConcurrent > 0 {
+		lease := g.c.SlotLease
+		if job.Kind == queue.KindClick2Call && job.MaxDuration > 0 {
+			lease = max(lease, time.Duration(job.MaxDuration)*time.Minute+5*time.Minute)
+		}
+		ok, retry, err := g.slots.Acquire(ctx, g.c.Key, job.ID, g.c.MaxConcurrent, lease)
+		if err != nil {
+			return queue.Admission{}, fmt.Errorf("acquire call slot: %w", err)
+		}
+		if !ok {
+			g.deferred("slots")
+			return queue.Admission{Verdict: queue.Defer, Delay: clampDelay(retry), Reason: "slots"}, nil
+		}
+	}
+
+	if g.c.Rate.Rate > 0 {
+		lim, err := g.adaptive.Effective(ctx, g.c.Key, g.c.Rate)
+		if err != nil {
+			g.giveBack(ctx, job.ID)
+			return queue.Admission{}, fmt.Errorf("read effective rate: %w", err)
+		}
+		res, err := g.limiter.Wait(ctx, g.c.Key, lim, priority(job), g.c.MaxWait)
+		if err != nil {
+			g.giveBack(ctx, job.ID)
+			return queue.Admission{}, fmt.Errorf("take rate token: %w", err)
+		}
+		if !res.Allowed {
+			g.giveBack(ctx, job.ID)
+			g.deferred("rate")
+			return queue.Admission{Verdict: queue.Defer, Delay: clampDelay(res.RetryAfter), Reason: "rate_limit"}, nil
+		}
+	}
+	return queue.Admission{Verdict: queue.Admit}, nil
+}
+
+// clampDelay keeps a reschedule delay within sane bounds: at least 10 ms, at most a minute.
+func clampDelay(d time.Duration) time.Duration {
+	return min(max(d, 10*time.Millisecond), time.Minute)
+}
+
+func (g *Gate) deferred(reason string) {
+	if g.c.Metrics != nil {
+		g.c.Metrics.JobDeferred(reason)
+	}
+}
+
+func (g *Gate) giveBack(ctx context.Context, jobID string) {
+	if g.c.MaxConcurrent <= 0 {
+		return
+	}
+	if _, err := g.slots.Release(context.WithoutCancel(ctx), g.c.Key, jobID); err != nil {
+		g.log.Warn("release call slot", "job_id", jobID, "err", err)
+	}
+}
+
+// Release frees the job's call slot. Releasing a slot that is not held is a no-op.
+func (g *Gate) Release(ctx context.Context, jobID string) error {
+	if g.c.MaxConcurrent <= 0 {
+		return nil
+	}
+	_, err := g.slots.Release(ctx, g.c.Key, jobID)
+	return err
+}
+
+// ProviderRate lowers the effective rate after a rate-class provider reply.
+func (g *Gate) ProviderRate(ctx context.Context) error {
+	if g.c.Rate.Rate <= 0 {
+		return nil
+	}
+	return g.adaptive.Decrease(ctx, g.c.Key, g.c.Rate)
+}

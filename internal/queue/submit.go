@@ -1,0 +1,289 @@
+package queue
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/voicequeue/voicequeue/internal/jobstatus"
+	"github.com/voicequeue/voicequeue/internal/voice"
+)
+
+// Errors of the Submitter.
+var (
+	ErrNotFound          = errors.New("job not found")
+	ErrAlreadyDispatched = errors.New("job already dispatched")
+)
+
+// MaxBatch is the most jobs one batch may carry.
+const MaxBatch = 1000
+
+// SubmitterOptions configures a Submitter.
+type SubmitterOptions struct {
+	Redis            redis.UniversalClient
+	DefaultRegion    string
+	CodeKey          []byte // seals verification codes (see DeriveKey)
+	CheckCallbackURL func(string) error
+	Logger           *slog.Logger
+	Task             TaskOptions
+	Store            jobstatus.Options
+	// CodeLength is the length of generated verification codes (default 6).
+	CodeLength int
+	Metrics    *Metrics
+	Now        func() time.Time
+}
+
+// Submitter validates producers' requests, records each job and enqueues its task. The gateway
+// and `enqueue --redis` both use it, so a job is accepted by exactly the same rules either way.
+type Submitter struct {
+	store     *jobstatus.Store
+	client    *asynq.Client
+	validator *Validator
+	sealer    *CodeSealer
+	task      TaskOptions
+	codeLen   int
+	metrics   *Metrics
+	log       *slog.Logger
+	now       func() time.Time
+}
+
+// SubmitResult is the outcome of one accepted submission.
+type SubmitResult struct {
+	ID       string `json:"id"`
+	State    string `json:"state"`
+	Existing bool   `json:"existing,omitempty"`
+}
+
+// BatchItem is the result of one item of a batch: an ID and state, or an error naming a field.
+type BatchItem struct {
+	Index    int    `json:"index"`
+	ID       string `json:"id,omitempty"`
+	State    string `json:"state,omitempty"`
+	Existing bool   `json:"existing,omitempty"`
+	Error    string `json:"error,omitempty"`
+	Field    string `json:"field,omitempty"`
+}
+
+// NewSubmitter returns a Submitter. It does not own o.Redis: the caller closes it.
+func NewSubmitter(o SubmitterOptions) (*Submitter, error) {
+	if o.Redis == nil {
+		return nil, errors.New("new submitter: no redis client")
+	}
+	sealer, err := NewCodeSealer(o.CodeKey)
+	if err != nil {
+		return nil, fmt.Errorf("new submitter: %w", err)
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.CodeLength == 0 {
+		o.CodeLength = 6
+	}
+	if o.CodeLength < 2 || o.CodeLength > 8 {
+		return nil, fmt.Errorf("new submitter: code length %d outside 2..8", o.CodeLength)
+	}
+	if o.Store.Now == nil {
+		o.Store.Now = o.Now
+	}
+	return &Submitter{
+		store:     jobstatus.New(o.Redis, o.Store),
+		client:    asynq.NewClientFromRedisClient(o.Redis),
+		validator: NewValidator(ValidatorOptions{DefaultRegion: o.DefaultRegion, CheckCallbackURL: o.CheckCallbackURL, Now: o.Now}),
+		sealer:    sealer,
+		task:      o.Task.withDefaults(),
+		codeLen:   o.CodeLength,
+		metrics:   o.Metrics,
+		log:       o.Logger.With("component", "submitter"),
+		now:       o.Now,
+	}, nil
+}
+
+// Validate checks a request without submitting it.
+func (s *Submitter) Validate(req Request) error {
+	_, _, err := s.validator.Validate(req)
+	return err
+}
+
+// Submit validates, records and enqueues one job. Bad input is a *FieldError. A known
+// idempotency key returns the existing job (Existing true) and enqueues nothing.
+func (s *Submitter) Submit(ctx context.Context, req Request) (SubmitResult, error) {
+	job, code, err := s.validator.Validate(req)
+	if err != nil {
+		return SubmitResult{}, err
+	}
+	return s.submit(ctx, job, code)
+}
+
+func (s *Submitter) submit(ctx context.Context, job Job, code string) (SubmitResult, error) {
+	job.ID = jobstatus.NewID()
+	if job.Kind == KindVerify {
+		if code == "" {
+			var err error
+			if code, err = GenerateCode(s.codeLen); err != nil {
+				return SubmitResult{}, err
+			}
+		}
+		sealed, err := s.sealer.Seal(job.ID, code)
+		if err != nil {
+			return SubmitResult{}, err
+		}
+		job.SealedCode = sealed
+	}
+	state := jobstatus.StateQueued
+	if job.ScheduledAt != nil {
+		state = jobstatus.StateScheduled
+	}
+	rec := jobstatus.Record{
+		ID:             job.ID,
+		Kind:           string(job.Kind),
+		Queue:          job.Queue,
+		State:          state,
+		To:             voice.MaskNumber(job.To),
+		CallbackURL:    job.CallbackURL,
+		IdempotencyKey: job.IdempotencyKey,
+		CreatedAt:      job.CreatedAt,
+		UpdatedAt:      job.CreatedAt,
+		ScheduledAt:    job.ScheduledAt,
+		DispatchBy:     job.DispatchBy,
+		Events:         []jobstatus.Event{{State: state, At: job.CreatedAt, Source: "api"}},
+	}
+	got, created, err := s.store.Create(ctx, rec)
+	if err != nil {
+		return SubmitResult{}, fmt.Errorf("record job: %w", err)
+	}
+	if !created {
+		return SubmitResult{ID: got.ID, State: string(got.State), Existing: true}, nil
+	}
+	task, err := NewTask(job, s.task)
+	if err != nil {
+		return SubmitResult{}, err
+	}
+	if _, err := s.client.EnqueueContext(ctx, task); err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+		// The record exists but its task does not: end it so that it is never left "queued"
+		// with nothing behind it, and tell the producer.
+		_, _, terr := s.store.Transition(context.WithoutCancel(ctx), job.ID, jobstatus.Transition{
+			To: jobstatus.StateFailed, At: s.now().UTC(), Source: "api", Detail: "enqueue failed",
+			From: []jobstatus.State{jobstatus.StateQueued, jobstatus.StateScheduled},
+		})
+		return SubmitResult{}, errors.Join(fmt.Errorf("enqueue job %s: %w", job.ID, err), terr)
+	}
+	s.metrics.submitted(job.Kind, job.Queue)
+	s.log.Debug("job submitted", "job_id", job.ID, "kind", job.Kind, "queue", job.Queue, "to", voice.MaskNumber(job.To))
+	return SubmitResult{ID: job.ID, State: string(state)}, nil
+}
+
+// SubmitBatch validates every request, then records and enqueues the valid ones, with a result
+// for each item in order. Invalid items are reported with their field; they never stop the valid
+// ones. An error is returned only when the batch itself is unacceptable.
+func (s *Submitter) SubmitBatch(ctx context.Context, reqs []Request) ([]BatchItem, error) {
+	if len(reqs) == 0 {
+		return nil, &FieldError{Field: "jobs", Message: "must hold at least one job"}
+	}
+	if len(reqs) > MaxBatch {
+		return nil, &FieldError{Field: "jobs", Message: fmt.Sprintf("at most %d jobs per batch", MaxBatch)}
+	}
+	items := make([]BatchItem, len(reqs))
+	type valid struct {
+		i    int
+		job  Job
+		code string
+	}
+	todo := make([]valid, 0, len(reqs))
+	for i, req := range reqs {
+		items[i].Index = i
+		job, code, err := s.validator.Validate(req)
+		if err != nil {
+			setItemError(&items[i], err)
+			continue
+		}
+		todo = append(todo, valid{i, job, code})
+	}
+	// Submit concurrently: each job is two Redis round trips, and a batch of 1,000 one after the
+	// other would be bound by latency, not by Redis.
+	const workers = 16
+	var wg sync.WaitGroup
+	next := make(chan valid)
+	for range min(workers, len(todo)) {
+		wg.Go(func() {
+			for v := range next {
+				res, err := s.submit(ctx, v.job, v.code)
+				if err != nil {
+					setItemError(&items[v.i], err)
+					continue
+				}
+				items[v.i].ID, items[v.i].State, items[v.i].Existing = res.ID, res.State, res.Existing
+			}
+		})
+	}
+	for _, v := range todo {
+		next <- v
+	}
+	close(next)
+	wg.Wait()
+	return items, nil
+}
+
+func setItemError(item *BatchItem, err error) {
+	var fe *FieldError
+	if errors.As(err, &fe) {
+		item.Error, item.Field = fe.Message, fe.Field
+		return
+	}
+	item.Error = "not submitted: " + err.Error()
+}
+
+// Status returns the job record as JSON.
+func (s *Submitter) Status(ctx context.Context, id string) (json.RawMessage, error) {
+	rec, err := s.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(rec)
+}
+
+// Get returns the job record.
+func (s *Submitter) Get(ctx context.Context, id string) (jobstatus.Record, error) {
+	rec, err := s.store.Get(ctx, id)
+	if errors.Is(err, jobstatus.ErrNotFound) {
+		return jobstatus.Record{}, fmt.Errorf("get job %s: %w", id, ErrNotFound)
+	}
+	return rec, err
+}
+
+// Cancel cancels a job that has not been dialled and returns its record as JSON.
+func (s *Submitter) Cancel(ctx context.Context, id string) (json.RawMessage, error) {
+	rec, err := s.CancelRecord(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(rec)
+}
+
+// CancelRecord cancels a job that has not been dialled: its record ends `canceled` and its task
+// is deleted when it is still waiting (a task already taken finds the record canceled and stops).
+func (s *Submitter) CancelRecord(ctx context.Context, id string) (jobstatus.Record, error) {
+	rec, err := s.store.Cancel(ctx, id, s.now().UTC())
+	switch {
+	case errors.Is(err, jobstatus.ErrNotFound):
+		return jobstatus.Record{}, fmt.Errorf("cancel job %s: %w", id, ErrNotFound)
+	case errors.Is(err, jobstatus.ErrConflict):
+		return rec, fmt.Errorf("cancel job %s (state %s): %w", id, rec.State, ErrAlreadyDispatched)
+	case err != nil:
+		return jobstatus.Record{}, fmt.Errorf("cancel job %s: %w", id, err)
+	}
+	s.metrics.ended(Kind(rec.Kind), string(jobstatus.StateCanceled))
+	return rec, nil
+}
+
+// Close releases the asynq client (not the shared Redis client).
+func (s *Submitter) Close() error { return nil }

@@ -1,0 +1,86 @@
+package queue
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/hibiken/asynq"
+)
+
+// Task types: stable strings, never derived from Go type names.
+const (
+	TypeNotify     = "voice:notify"
+	TypeVerify     = "voice:verify"
+	TypeClick2Call = "voice:click2call"
+)
+
+// TaskType returns the asynq task type of a job kind.
+func TaskType(k Kind) string {
+	switch k {
+	case KindVerify:
+		return TypeVerify
+	case KindClick2Call:
+		return TypeClick2Call
+	default:
+		return TypeNotify
+	}
+}
+
+// Queues returns the asynq queue priorities. The worker runs with StrictPriority, so a task of a
+// higher queue is always taken first: a person waiting for a verification code never waits
+// behind a campaign. Webhook deliveries are small and come before dialling notify and bulk jobs
+// so that results keep flowing while a backlog drains.
+func Queues() map[string]int {
+	return map[string]int{QueueVerify: 8, QueueWebhooks: 4, QueueNotify: 2, QueueBulk: 1}
+}
+
+// TaskOptions configures the asynq side of a job task.
+type TaskOptions struct {
+	// MaxAttempts is how many provider requests a job may make for transient failures (default 5).
+	MaxAttempts int
+	// Timeout bounds one run of the handler (default 60 s).
+	Timeout time.Duration
+}
+
+func (o TaskOptions) withDefaults() TaskOptions {
+	if o.MaxAttempts <= 0 {
+		o.MaxAttempts = 5
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = time.Minute
+	}
+	return o
+}
+
+// NewTask builds the asynq task of a job. The task ID is the job ID, so that a job can never be
+// enqueued twice, and the task is kept until the job's dispatch deadline at most.
+func NewTask(job Job, o TaskOptions) (*asynq.Task, error) {
+	o = o.withDefaults()
+	payload, err := json.Marshal(job)
+	if err != nil {
+		return nil, fmt.Errorf("encode job %s: %w", job.ID, err)
+	}
+	opts := []asynq.Option{
+		asynq.TaskID(job.ID),
+		asynq.Queue(job.Queue),
+		asynq.MaxRetry(o.MaxAttempts - 1),
+		asynq.Timeout(o.Timeout),
+	}
+	if job.ScheduledAt != nil {
+		opts = append(opts, asynq.ProcessAt(*job.ScheduledAt))
+	}
+	return asynq.NewTask(TaskType(job.Kind), payload, opts...), nil
+}
+
+// DecodeJob decodes a task payload.
+func DecodeJob(payload []byte) (Job, error) {
+	var job Job
+	if err := json.Unmarshal(payload, &job); err != nil {
+		return Job{}, fmt.Errorf("decode job payload: %w", err)
+	}
+	if job.ID == "" {
+		return Job{}, fmt.Errorf("decode job payload: no job id")
+	}
+	return job, nil
+}

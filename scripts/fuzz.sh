@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Runs every Fuzz* target in the module for DURATION each (default 30s): ./scripts/fuzz.sh 30s
+# Targets are found with `go test -list '^Fuzz' ./...`; each runs on its own (go test -fuzz takes
+# one target in one package). New crashers land in the package's testdata/fuzz/ and fail the run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+dur="${1:-30s}"
+go="${GO:-go}"
+
+# `go test -list` prints a package's matching names, then "ok <pkg> <time>" for that package.
+# A package that does not build is reported and fails the run, but the others are still fuzzed.
+listfailed=0
+listing=$("$go" test -list '^Fuzz' ./...) || { echo "fuzz: some packages could not be listed" >&2; listfailed=1; }
+targets=$(awk '/^Fuzz/ { names = names " " $1; next }
+               /^ok[ \t]/ { n = split(names, a, " "); for (i = 1; i <= n; i++) print $2, a[i]; names = "" }' <<<"$listing")
+if [[ -z "$targets" ]]; then
+  echo "fuzz: no Fuzz targets found"
+  exit "$listfailed"
+fi
+
+failed=()
+while read -r pkg name; do
+  echo "fuzz: $pkg $name for $dur"
+  if ! "$go" test -run '^$' -fuzz "^${name}\$" -fuzztime "$dur" "$pkg"; then
+    failed+=("$pkg $name")
+  fi
+done <<<"$targets"
+
+if ((${#failed[@]})); then
+  printf 'fuzz: FAILED %s\n' "${failed[@]}" >&2
+  exit 1
+fi
+if ((listfailed)); then
+  exit 1
+fi
+echo "fuzz: all targets passed"
