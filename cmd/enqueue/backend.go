@@ -45,6 +45,13 @@ func (e *apiError) Error() string {
 	return fmt.Sprintf("HTTP %d: %s", e.Status, e.Message)
 }
 
+// unconfirmedError is a failure after the request was sent in full: the server may have acted
+// on it (a timeout, a connection dropped before the reply).
+type unconfirmedError struct{ err error }
+
+func (e *unconfirmedError) Error() string { return e.err.Error() }
+func (e *unconfirmedError) Unwrap() error { return e.err }
+
 // usageError is bad input found by the CLI itself (flags, arguments, configuration): exit 2.
 type usageError struct{ msg string }
 

@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/voicequeue/voicequeue/internal/queue"
@@ -181,19 +183,28 @@ func (b *httpBackend) do(ctx context.Context, method, path string, body []byte, 
 	if b.token != "" {
 		req.Header.Set("Authorization", "Bearer "+b.token)
 	}
+	var wrote atomic.Bool // the whole request went out: a failure now leaves its fate unknown
+	req = req.WithContext(httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		WroteRequest: func(info httptrace.WroteRequestInfo) { wrote.Store(info.Err == nil) },
+	}))
 	resp, err := b.client.Do(req)
 	if err != nil {
 		if ctxErr := ctx.Err(); ctxErr != nil {
+			err = ctxErr
 			if errors.Is(ctxErr, context.DeadlineExceeded) && b.timeout > 0 {
-				return fmt.Errorf("%s: no reply within %s: %w", op, b.timeout, ctxErr)
+				err = fmt.Errorf("no reply within %s: %w", b.timeout, ctxErr)
 			}
-			return fmt.Errorf("%s: %w", op, ctxErr)
+		} else {
+			var ue *url.Error
+			if errors.As(err, &ue) {
+				err = ue.Err // the URL is already in op
+			}
 		}
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err // the URL is already in op
+		err = fmt.Errorf("%s: %w", op, err)
+		if wrote.Load() {
+			return &unconfirmedError{err: err}
 		}
-		return fmt.Errorf("%s: %w", op, err)
+		return err
 	}
 	defer func() {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxErrorBytes))
@@ -204,7 +215,7 @@ func (b *httpBackend) do(ctx context.Context, method, path string, body []byte, 
 	}
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxReplyBytes+1))
 	if err != nil {
-		return fmt.Errorf("%s: read reply: %w", op, err)
+		return &unconfirmedError{err: fmt.Errorf("%s: read reply: %w", op, err)}
 	}
 	if len(data) > maxReplyBytes {
 		return fmt.Errorf("%s: reply larger than %d bytes", op, maxReplyBytes)

@@ -156,15 +156,17 @@ type batch struct {
 	recs []record
 }
 
-// batchDone is a batch after its worker: sent[i] is the index in recs of reqs[i] and items[i].
+// batchDone is a batch after its worker: sent[i] is the index in recs of the request that
+// items[i] answers. skipped: not even validated, because an earlier batch had failed.
 type batchDone struct {
 	*batch
-	sent  []int
-	items []queue.BatchItem
-	err   error
+	sent    []int
+	items   []queue.BatchItem
+	err     error
+	skipped bool
 }
 
-// lineRange formats the lines of recs[idx…] for messages: "lines 2001-3000" or "line 7".
+// lineRange formats lines for messages: "lines 2001-3000" or "line 7".
 func lineRange(first, last int) string {
 	if first == last {
 		return "line " + strconv.Itoa(first)
@@ -177,12 +179,12 @@ func lineRange(first, last int) string {
 // part, runs on every core) and sends the good lines; a collector then handles batches in file
 // order, so that bad lines are reported in line order, server refusals with their line numbers,
 // and IDs come out in file order. When a batch fails as a whole (network, server error) no
-// further batch is sent: the batches in flight finish, and every line range not submitted is
-// reported. At most InFlight+1 batches are held in memory, whatever the file's size.
+// further batch is sent: the batches already in flight finish, and every line range not
+// submitted is reported. At most about 2×InFlight batches are held in memory, whatever the
+// file's size.
 func submitFile(ctx context.Context, be backend, rr recordReader, prep *linePrep, o bulkOptions, rep *reporter) (fileStats, error) {
 	var (
-		st       fileStats // the reader's; merged with the collector's at the end
-		cst      fileStats // the collector's
+		col      = &collector{ids: o.IDs, rep: rep}
 		work     = make(chan *batch)
 		done     = make(chan batchDone, o.InFlight)
 		stop     = make(chan struct{})
@@ -191,20 +193,32 @@ func submitFile(ctx context.Context, be backend, rr recordReader, prep *linePrep
 		collect  sync.WaitGroup
 	)
 	halt := func() { stopOnce.Do(func() { close(stop) }) }
+	stopped := func() bool {
+		select {
+		case <-stop:
+			return true
+		default:
+			return ctx.Err() != nil
+		}
+	}
 	for range o.InFlight {
 		workers.Go(func() {
 			for b := range work {
-				d := batchDone{batch: b}
-				reqs := make([]queue.Request, 0, len(b.recs))
-				for i := range b.recs {
-					prep.prepare(&b.recs[i])
-					if b.recs[i].Err == nil {
-						reqs = append(reqs, b.recs[i].Req)
-						d.sent = append(d.sent, i)
+				d := batchDone{batch: b, skipped: stopped()}
+				if !d.skipped {
+					reqs := make([]queue.Request, 0, len(b.recs))
+					for i := range b.recs {
+						prep.prepare(&b.recs[i])
+						if b.recs[i].Err == nil {
+							reqs = append(reqs, b.recs[i].Req)
+							d.sent = append(d.sent, i)
+						}
 					}
-				}
-				if len(reqs) > 0 {
-					d.items, d.err = be.SubmitBatch(ctx, reqs)
+					if len(reqs) > 0 {
+						if d.items, d.err = be.SubmitBatch(ctx, reqs); d.err != nil {
+							halt() // before anyone takes the next batch
+						}
+					}
 				}
 				done <- d
 			}
@@ -222,11 +236,7 @@ func submitFile(ctx context.Context, be backend, rr recordReader, prep *linePrep
 				}
 				delete(pending, next)
 				next++
-				cst.report(d, o.IDs, rep)
-				if d.err != nil {
-					halt()
-				}
-				rep.add(len(d.recs))
+				col.batch(d)
 			}
 		}
 	})
@@ -237,12 +247,8 @@ func submitFile(ctx context.Context, be backend, rr recordReader, prep *linePrep
 	cur := newBatch(0)
 	// send hands cur to a worker; false when sending has stopped (a batch failed, ctx ended).
 	send := func() bool {
-		select {
-		case <-stop:
+		if stopped() {
 			return false
-		case <-ctx.Done():
-			return false
-		default:
 		}
 		select {
 		case work <- cur:
@@ -256,10 +262,10 @@ func submitFile(ctx context.Context, be backend, rr recordReader, prep *linePrep
 	}
 	var (
 		readErr error
-		stopped bool // a batch could not be sent: cur holds lines not submitted
+		held    bool // a batch could not be sent: cur holds lines not submitted
 		eof     bool
 	)
-	for !stopped {
+	for !held {
 		rec, err := rr.Next()
 		if errors.Is(err, io.EOF) {
 			eof = true
@@ -271,34 +277,41 @@ func submitFile(ctx context.Context, be backend, rr recordReader, prep *linePrep
 		}
 		cur.recs = append(cur.recs, rec)
 		if len(cur.recs) >= o.BatchSize {
-			stopped = !send()
+			held = !send()
 		}
 	}
-	if !stopped && readErr == nil && len(cur.recs) > 0 {
-		stopped = !send()
+	if !held && readErr == nil && len(cur.recs) > 0 {
+		held = !send()
 	}
 	close(work)
 	workers.Wait()
 	close(done)
 	collect.Wait()
 
-	st.Submitted, st.Existing, st.Rejected, st.Unsent, st.Failed = cst.Submitted, cst.Existing, cst.Rejected, cst.Unsent, cst.Failed
+	st := col.st
+	why := "stopped after the error above"
+	if err := ctx.Err(); err != nil {
+		why = "interrupted: " + err.Error()
+	}
 	switch {
-	case stopped:
+	case held:
 		st.Failed = true
 		st.Unsent += len(cur.recs)
-		why := "stopped after the error above"
-		if err := ctx.Err(); err != nil {
-			why = "interrupted: " + err.Error()
+		from := cur.recs[0].Line
+		if col.skipFrom != 0 {
+			from = col.skipFrom // skipped batches end where cur starts
 		}
 		if eof {
-			rep.errorf("enqueue: %s not submitted (%s)", lineRange(cur.recs[0].Line, cur.recs[len(cur.recs)-1].Line), why)
+			rep.errorf("enqueue: %s not submitted (%s)", lineRange(from, cur.recs[len(cur.recs)-1].Line), why)
 		} else {
-			rep.errorf("enqueue: lines from %d on not submitted (%s)", cur.recs[0].Line, why)
+			rep.errorf("enqueue: lines from %d on not submitted (%s)", from, why)
 		}
-	case readErr != nil:
+	case col.skipFrom != 0:
+		rep.errorf("enqueue: %s not submitted (%s)", lineRange(col.skipFrom, col.skipTo), why)
+	}
+	if readErr != nil {
 		st.Failed = true
-		if len(cur.recs) > 0 {
+		if len(cur.recs) > 0 && !held {
 			st.Unsent += len(cur.recs)
 			rep.errorf("enqueue: stopped reading: %v; lines from %d on not submitted", readErr, cur.recs[0].Line)
 		} else {
@@ -312,39 +325,67 @@ func submitFile(ctx context.Context, be backend, rr recordReader, prep *linePrep
 	return st, nil
 }
 
-// report accounts for one finished batch, in line order: bad lines and refused items on stderr
+// collector accounts for finished batches, in file order.
+type collector struct {
+	ids      bool
+	rep      *reporter
+	st       fileStats
+	skipFrom int // first and last line of the run of skipped batches not yet reported (0: none)
+	skipTo   int
+}
+
+// batch reports one finished batch, in line order: bad lines and refused items on stderr
 // ("line N: FIELD: message"), IDs on stdout, and the range of a batch that failed as a whole.
-func (s *fileStats) report(d batchDone, ids bool, rep *reporter) {
-	k := 0 // next index into d.sent / d.items
+func (c *collector) batch(d batchDone) {
+	defer c.rep.add(len(d.recs))
+	if d.skipped {
+		c.st.Failed = true
+		c.st.Unsent += len(d.recs)
+		if c.skipFrom == 0 {
+			c.skipFrom = d.recs[0].Line
+		}
+		c.skipTo = d.recs[len(d.recs)-1].Line
+		return
+	}
+	if c.skipFrom != 0 { // a batch sent after skipped ones (workers race to the stop flag)
+		c.rep.errorf("enqueue: %s not submitted (stopped after the error above)", lineRange(c.skipFrom, c.skipTo))
+		c.skipFrom, c.skipTo = 0, 0
+	}
+	k := 0 // next index into d.sent and d.items
 	for i, rec := range d.recs {
 		if k < len(d.sent) && d.sent[k] == i {
 			if d.err == nil {
 				it := d.items[k]
-				switch {
-				case it.Error != "":
-					s.Rejected++
-					rep.lineError(rec.Line, &queue.FieldError{Field: it.Field, Message: it.Error})
-				default:
-					s.Submitted++
+				if it.Error != "" {
+					c.st.Rejected++
+					c.rep.lineError(rec.Line, &queue.FieldError{Field: it.Field, Message: it.Error})
+				} else {
+					c.st.Submitted++
 					if it.Existing {
-						s.Existing++
+						c.st.Existing++
 					}
-					if ids {
-						rep.id(it.ID)
+					if c.ids {
+						c.rep.id(it.ID)
 					}
 				}
 			}
 			k++
 			continue
 		}
-		s.Rejected++
-		rep.lineError(rec.Line, rec.Err)
+		c.st.Rejected++
+		c.rep.lineError(rec.Line, rec.Err)
 	}
 	if d.err != nil {
-		s.Failed = true
-		s.Unsent += len(d.sent)
+		c.st.Failed = true
+		c.st.Unsent += len(d.sent)
 		first, last := d.recs[d.sent[0]].Line, d.recs[d.sent[len(d.sent)-1]].Line
-		rep.errorf("enqueue: %s not submitted: %v", lineRange(first, last), d.err)
+		var ue *unconfirmedError
+		if errors.As(d.err, &ue) {
+			c.rep.errorf("enqueue: %s not submitted (or not confirmed: the gateway may have taken some; "+
+				"submitting them again is safe only with idempotency keys): %v", lineRange(first, last), d.err)
+			return
+		}
+		c.rep.errorf("enqueue: %s not submitted: %v", lineRange(first, last), d.err)
 	}
 }
 

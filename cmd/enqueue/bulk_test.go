@@ -218,17 +218,20 @@ func unsentLines(t *testing.T, stderr string, lastLine int) map[int]bool {
 // submitted (the gateway has it), reported bad, or inside a range reported as not submitted.
 func TestFileBatchFailures(t *testing.T) {
 	t.Parallel()
-	const n = 5000
+	const n = 2000 // in batches of 250; every 100th line is bad
 	tests := []struct {
 		name      string
 		token     string
 		failBatch func(reqs []queue.Request) int
 		wantErr   string
+		// with one batch in flight the outcome is exact:
+		wantFailed string // the failed batch's range (its good lines)
+		wantFrom   int    // "lines from N on not submitted"
 	}{
-		{"unauthorized", "s3cret", nil, "HTTP 401"},
-		{"server error on the third batch", "", failWhenHolding(number(2001), http.StatusInternalServerError), "HTTP 500"},
-		{"connection dropped on the second batch", "", failWhenHolding(number(1001), -1), "not submitted: post"},
-		{"bad reply envelope", "", failWhenHolding(number(1001), http.StatusBadRequest), "HTTP 400"},
+		{"unauthorized", "s3cret", nil, "HTTP 401", "lines 1-250", 251},
+		{"server error on the third batch", "", failWhenHolding(number(501), http.StatusInternalServerError), "HTTP 500", "lines 501-750", 751},
+		{"connection dropped on the second batch", "", failWhenHolding(number(251), -1), "not confirmed", "lines 251-499", 501},
+		{"bad reply envelope", "", failWhenHolding(number(1751), http.StatusBadRequest), "HTTP 400", "lines 1751-1999", 0},
 	}
 	for _, tt := range tests {
 		for _, inFlight := range []string{"1", "4"} {
@@ -238,12 +241,20 @@ func TestFileBatchFailures(t *testing.T) {
 				g.token = tt.token
 				g.failBatch = tt.failBatch
 				path := writeFile(t, "jobs.jsonl", genFile(n, formatJSONL))
-				r := runCLI(t, nil, "", "file", path, "--api", g.URL(), "--concurrency", inFlight)
+				r := runCLI(t, nil, "", "file", path, "--api", g.URL(), "--batch-size", "250", "--concurrency", inFlight, "--timeout", "10m")
 				if r.code != exitFailure {
 					t.Fatalf("exit %d, want 1; stderr:\n%s", r.code, r.stderr)
 				}
 				if !strings.Contains(r.stderr, tt.wantErr) {
 					t.Errorf("stderr does not say %q:\n%s", tt.wantErr, r.stderr)
+				}
+				if inFlight == "1" {
+					if !strings.Contains(r.stderr, "enqueue: "+tt.wantFailed+" not submitted") {
+						t.Errorf("stderr does not report %s:\n%s", tt.wantFailed, r.stderr)
+					}
+					if tt.wantFrom != 0 && !strings.Contains(r.stderr, fmt.Sprintf("enqueue: lines from %d on not submitted (stopped after the error above)", tt.wantFrom)) {
+						t.Errorf("stderr does not report lines from %d on:\n%s", tt.wantFrom, r.stderr)
+					}
 				}
 				unsent := unsentLines(t, r.stderr, n)
 				if len(unsent) == 0 {
@@ -257,14 +268,14 @@ func TestFileBatchFailures(t *testing.T) {
 					if atGateway {
 						submitted++
 					}
-					if i%100 == 0 { // a bad line: reported, or never validated because not submitted
-						if atGateway || (!reported && !unsent[i]) {
+					if i%100 == 0 { // a bad line: reported, or never validated because not sent
+						if atGateway || !reported && !unsent[i] {
 							t.Errorf("bad line %d: at gateway %v, reported %v, in an unsent range %v", i, atGateway, reported, unsent[i])
 						}
 						continue
 					}
 					if atGateway == unsent[i] {
-						t.Fatalf("line %d: at the gateway %v but reported not submitted %v", i, atGateway, unsent[i])
+						t.Fatalf("line %d: at the gateway %v, reported not submitted %v\n%s", i, atGateway, unsent[i], r.stderr)
 					}
 				}
 				sub, _, notSent := summaryOf(t, r.stderr)

@@ -463,8 +463,9 @@ func (c *cli) file(ctx context.Context, name string, args []string) error {
 	rr, err := newRecordReader(br, ff)
 	if err != nil {
 		var fe *queue.FieldError
-		if errors.As(err, &fe) {
-			return fmt.Errorf("line 1: %w", err)
+		if errors.As(err, &fe) { // the CSV header
+			fmt.Fprintf(c.stderr, "enqueue: line 1: %v\n", err)
+			return &silentExit{code: exitBadInput}
 		}
 		return err
 	}

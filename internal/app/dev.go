@@ -78,6 +78,9 @@ func RunDev(ctx context.Context, cfg *Config, log *slog.Logger, o DevOptions) er
 	cfg.PushBaseURL = apiBase
 	cfg.PushSecret = randomAlnum(24)
 	cfg.APITokens = ""
+	if cfg.CallbackAllow == "" {
+		cfg.CallbackAllow = "127.0.0.0/8,::1/128" // demo callbacks may go to a local receiver
+	}
 
 	reg := NewRegistry()
 	deps := Deps{Redis: rdb, Registry: reg, Logger: log}

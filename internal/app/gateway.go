@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -88,7 +89,7 @@ func NewGateway(cfg *Config, deps Deps, m *Metrics, dev bool) (*Gateway, error) 
 	}
 	finisher := &queue.Finisher{
 		Gate:     gate,
-		Notifier: &WebhookNotifier{Client: asynq.NewClientFromRedisClient(deps.Redis)},
+		Notifier: newNotifier(cfg, deps),
 		Metrics:  m.Queue, Logger: deps.Logger,
 	}
 	pushes, err := callback.New(callback.Options{
@@ -113,25 +114,53 @@ func NewGateway(cfg *Config, deps Deps, m *Metrics, dev bool) (*Gateway, error) 
 }
 
 // WebhookNotifier enqueues the signed result delivery of a finished job.
-type WebhookNotifier struct{ Client *asynq.Client }
+type WebhookNotifier struct {
+	Client    *asynq.Client
+	Inspector *asynq.Inspector
+	// UnknownGrace delays the webhook of a job that ended `unknown` (no reply from the provider
+	// after sending): pushes usually resolve such a job within seconds, and the producer then
+	// gets one webhook with the real result instead of two.
+	UnknownGrace time.Duration
+}
 
 // NotifyResult enqueues the webhook task with the job record as its body. The task ID makes it
-// once per job and final state, even if the end is reported twice; a job that ended `unknown`
-// and is resolved later by a push gets a second webhook with the real result.
+// once per job and final state, even if the end is reported twice. When a job that ended
+// `unknown` is resolved while its webhook still waits out the grace period, that webhook is
+// withdrawn and only the real result is sent.
 func (n *WebhookNotifier) NotifyResult(ctx context.Context, rec jobstatus.Record) error {
 	body, err := json.Marshal(rec)
 	if err != nil {
 		return fmt.Errorf("encode webhook body: %w", err)
 	}
-	task, err := webhook.NewTask(webhook.Payload{JobID: rec.ID, URL: rec.CallbackURL, Body: body},
-		asynq.TaskID("webhook:"+rec.ID+":"+string(rec.State)))
+	opts := []asynq.Option{asynq.TaskID(webhookTaskID(rec.ID, rec.State))}
+	if rec.State == jobstatus.StateUnknown && n.UnknownGrace > 0 {
+		opts = append(opts, asynq.ProcessIn(n.UnknownGrace))
+	} else if n.Inspector != nil {
+		err := n.Inspector.DeleteTask(webhook.QueueName, webhookTaskID(rec.ID, jobstatus.StateUnknown))
+		if err != nil && !errors.Is(err, asynq.ErrTaskNotFound) && !errors.Is(err, asynq.ErrQueueNotFound) {
+			return fmt.Errorf("withdraw unknown webhook of %s: %w", rec.ID, err)
+		}
+	}
+	task, err := webhook.NewTask(webhook.Payload{JobID: rec.ID, URL: rec.CallbackURL, Body: body}, opts...)
 	if err != nil {
 		return err
 	}
-	if _, err := n.Client.EnqueueContext(ctx, task); err != nil && err != asynq.ErrTaskIDConflict {
+	if _, err := n.Client.EnqueueContext(ctx, task); err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
 		return fmt.Errorf("enqueue webhook of %s: %w", rec.ID, err)
 	}
 	return nil
+}
+
+func webhookTaskID(jobID string, state jobstatus.State) string {
+	return "webhook:" + jobID + ":" + string(state)
+}
+
+func newNotifier(cfg *Config, deps Deps) *WebhookNotifier {
+	return &WebhookNotifier{
+		Client:       asynq.NewClientFromRedisClient(deps.Redis),
+		Inspector:    asynq.NewInspectorFromRedisClient(deps.Redis),
+		UnknownGrace: cfg.DialResolve,
+	}
 }
 
 // NewMetrics registers every metric set on reg.

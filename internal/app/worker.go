@@ -61,7 +61,7 @@ func NewWorker(cfg *Config, deps Deps, m *Metrics, o WorkerOptions) (*Worker, er
 	}
 	finisher := &queue.Finisher{
 		Gate:     gate,
-		Notifier: &WebhookNotifier{Client: asynq.NewClientFromRedisClient(deps.Redis)},
+		Notifier: newNotifier(cfg, deps),
 		Metrics:  m.Queue, Logger: deps.Logger,
 	}
 	status, fee := cfg.PushURLs()

@@ -1,7 +1,9 @@
 package queue
 
 import (
+	"encoding/json"
 	"errors"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -78,54 +80,28 @@ func TestValidateAccepts(t *testing.T) {
 
 // BadRequests is shared with the API and CLI tests: each bad request and the field its error
 // must name.
-var BadRequests = []struct {
-	Name  string
-	Body  string
-	Field string
-}{
-	{"empty object", `{}`, "to"},
-	{"missing kind", `{"to":"+8613800000001"}`, "kind"},
-	{"unknown kind", `{"kind":"sms","to":"+8613800000001"}`, "kind"},
-	{"missing to", `{"kind":"verify"}`, "to"},
-	{"to not a number", `{"kind":"verify","to":"hello"}`, "to"},
-	{"to too short", `{"kind":"verify","to":"+861"}`, "to"},
-	{"to invalid for region", `{"kind":"verify","to":"+86123"}`, "to"},
-	{"to wrong type", `{"kind":"verify","to":8613800000001}`, "to"},
-	{"code letters", `{"kind":"verify","to":"+8613800000001","code":"12ab"}`, "code"},
-	{"code too long", `{"kind":"verify","to":"+8613800000001","code":"123456789"}`, "code"},
-	{"code too short", `{"kind":"verify","to":"+8613800000001","code":"1"}`, "code"},
-	{"notify without content", `{"kind":"notify","to":"+8613800000001"}`, "template_id"},
-	{"notify template and file", `{"kind":"notify","to":"+8613800000001","template_id":"t","voice_file":"a.wav"}`, "voice_file"},
-	{"template param too long", `{"kind":"notify","to":"+8613800000001","template_id":"t","template_params":["` + strings.Repeat("x", 33) + `"]}`, "template_params[0]"},
-	{"template param empty", `{"kind":"notify","to":"+8613800000001","template_id":"t","template_params":["ok",""]}`, "template_params[1]"},
-	{"template params not strings", `{"kind":"notify","to":"+8613800000001","template_id":"t","template_params":[1,2]}`, "template_params"},
-	{"template id too long", `{"kind":"notify","to":"+8613800000001","template_id":"` + strings.Repeat("t", 33) + `"}`, "template_id"},
-	{"voice file bad chars", `{"kind":"notify","to":"+8613800000001","voice_file":"../etc/passwd wav"}`, "voice_file"},
-	{"too many play items", `{"kind":"notify","to":"+8613800000001","play":[{"voice_file":"a"},{"voice_file":"a"},{"voice_file":"a"},{"voice_file":"a"},{"voice_file":"a"},{"voice_file":"a"}]}`, "play"},
-	{"play item empty", `{"kind":"notify","to":"+8613800000001","play":[{"voice_file":"a.wav"},{}]}`, "play[1].template_id"},
-	{"collect digits too many", `{"kind":"notify","to":"+8613800000001","voice_file":"a.wav","collect_digits":33}`, "collect_digits"},
-	{"click2call missing from", `{"kind":"click2call","to":"+8613800000001"}`, "from"},
-	{"max duration too long", `{"kind":"click2call","from":"+8613800000002","to":"+8613800000001","max_duration_minutes":1441}`, "max_duration_minutes"},
-	{"code on notify", `{"kind":"notify","to":"+8613800000001","voice_file":"a.wav","code":"1234"}`, "code"},
-	{"record on verify", `{"kind":"verify","to":"+8613800000001","record":true}`, "record"},
-	{"callback not http", `{"kind":"verify","to":"+8613800000001","callback_url":"ftp://example.com/x"}`, "callback_url"},
-	{"callback relative", `{"kind":"verify","to":"+8613800000001","callback_url":"/hook"}`, "callback_url"},
-	{"scheduled_at not RFC 3339", `{"kind":"verify","to":"+8613800000001","scheduled_at":"tomorrow"}`, "scheduled_at"},
-	{"scheduled_at too far", `{"kind":"verify","to":"+8613800000001","scheduled_at":"2099-01-01T00:00:00Z"}`, "scheduled_at"},
-	{"ttl not a duration", `{"kind":"verify","to":"+8613800000001","ttl":"soon"}`, "ttl"},
-	{"ttl negative", `{"kind":"verify","to":"+8613800000001","ttl":"-5m"}`, "ttl"},
-	{"ttl too long", `{"kind":"verify","to":"+8613800000001","ttl":"1000h"}`, "ttl"},
-	{"unknown field", `{"kind":"verify","to":"+8613800000001","priority":"high"}`, "priority"},
-	{"idempotency key with control chars", `{"kind":"verify","to":"+8613800000001","idempotency_key":"a\u0001b"}`, "idempotency_key"},
-	{"bad timezone", `{"kind":"notify","to":"+8613800000001","voice_file":"a.wav","timezone":"Mars/Olympus"}`, "timezone"},
-	{"malformed json", `{"kind":"verify",`, "body"},
-	{"trailing data", `{"kind":"verify","to":"+8613800000001"} {}`, "body"},
+// badRequests loads testdata/bad_requests.json: each bad request and the field its error must
+// name. The API and CLI tests in other packages read the same file.
+func badRequests(t *testing.T) []struct{ Name, Body, Field string } {
+	t.Helper()
+	raw, err := os.ReadFile("testdata/bad_requests.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rows []struct{ Name, Body, Field string }
+	if err := json.Unmarshal(raw, &rows); err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) < 25 {
+		t.Fatalf("only %d bad requests", len(rows))
+	}
+	return rows
 }
 
 func TestValidateRejects(t *testing.T) {
 	t.Parallel()
 	v := NewValidator(ValidatorOptions{Now: fixedNow})
-	for _, tt := range BadRequests {
+	for _, tt := range badRequests(t) {
 		t.Run(tt.Name, func(t *testing.T) {
 			t.Parallel()
 			req, err := DecodeRequest([]byte(tt.Body))

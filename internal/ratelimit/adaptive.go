@@ -82,10 +82,11 @@ type Adaptive struct {
 
 // NewAdaptive returns an Adaptive on rdb. Invalid options are replaced by defaults (see Validate).
 func NewAdaptive(rdb redis.UniversalClient, opts AdaptiveOptions) *Adaptive {
-	if opts.Validate() != nil {
+	log := orDiscard(opts.Logger).With("component", "ratelimit")
+	if err := opts.Validate(); err != nil {
+		log.Warn("adaptive options replaced by the defaults", "err", err)
 		opts = AdaptiveOptions{KeyPrefix: opts.KeyPrefix, Logger: opts.Logger, Metrics: opts.Metrics, hooks: opts.hooks}
 	}
-	log := orDiscard(opts.Logger).With("component", "ratelimit")
 	return &Adaptive{
 		rdb:     rdb,
 		prefix:  prefixOrDefault(opts.KeyPrefix),
@@ -108,8 +109,8 @@ func NewAdaptive(rdb redis.UniversalClient, opts AdaptiveOptions) *Adaptive {
 //
 // The effective rate is r during the cool-down, then r + step for each period begun since it
 // ended, never above the cap. A decrease sets r = max(effective × factor, floor), unless the
-// last one was less than the hold-off ago. It returns the effective rate as a string (a Lua
-// number would be truncated to an integer).
+// last one was less than the hold-off ago. It returns {effective rate, lowered (0 or 1)}, the
+// rate as a string (a Lua number would be truncated to an integer).
 var aimdScript = redis.NewScript(nowLua + `
 local cap, floor, factor = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local cooldown, step, every, holdoff = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
@@ -125,41 +126,47 @@ if r and cool then
 end
 
 if ARGV[1] == 'decrease' and (not dec or now - dec >= holdoff) then
+  -- a decrease restarts the cool-down even at the floor
   local new = math.max(cur * factor, floor)
   if new > cur then new = cur end
   redis.call('HSET', KEYS[1], 'r', new, 'cool', now + cooldown, 'dec', now)
-  redis.call('PEXPIRE', KEYS[1], cooldown + math.ceil((cap - new) / step) * every + every)
-  cur = new
+  redis.call('PEXPIRE', KEYS[1], cooldown + math.ceil((cap - new) / step) * every + every + ttl_slack_ms)
+  local lowered = 0
+  if new < cur then lowered = 1 end
+  return {tostring(new), lowered}
 end
-return tostring(cur)
+return {tostring(cur), 0}
 `)
 
 // Effective returns the limit to enforce now for key: the configured limit while there has been no rate reply,
 // lower after one. The burst shrinks in proportion, never below 1. On a Redis failure it
 // returns an error wrapping ErrUnavailable (fail closed: do not call).
 func (a *Adaptive) Effective(ctx context.Context, key string, configured Limit) (Limit, error) {
-	return a.run(ctx, "get", key, configured)
+	lim, _, err := a.run(ctx, "get", key, configured)
+	return lim, err
 }
 
 // Decrease lowers key's effective rate after a rate-class reply from the provider (all
 // processes see it), unless it was lowered less than HoldOff ago.
 func (a *Adaptive) Decrease(ctx context.Context, key string, configured Limit) error {
-	lim, err := a.run(ctx, "decrease", key, configured)
+	lim, lowered, err := a.run(ctx, "decrease", key, configured)
 	if err != nil {
 		return err
 	}
-	a.log.Info("call rate lowered after a provider rate reply", "key", key,
-		"effective_rate", lim.Rate, "configured_rate", configured.Rate)
+	if lowered {
+		a.log.Info("call rate lowered after a provider rate reply", "key", key,
+			"effective_rate", lim.Rate, "configured_rate", configured.Rate)
+	}
 	return nil
 }
 
-func (a *Adaptive) run(ctx context.Context, mode, key string, configured Limit) (Limit, error) {
+func (a *Adaptive) run(ctx context.Context, mode, key string, configured Limit) (lim Limit, lowered bool, err error) {
 	what := "ratelimit: adaptive " + mode
 	if err := checkName("adaptive key", key); err != nil {
-		return Limit{}, fmt.Errorf("%s: %w: %w", what, ErrInvalid, err)
+		return Limit{}, false, fmt.Errorf("%s: %w: %w", what, ErrInvalid, err)
 	}
 	if err := configured.Validate(); err != nil {
-		return Limit{}, fmt.Errorf("%s %s: %w", what, key, err)
+		return Limit{}, false, fmt.Errorf("%s %s: %w", what, key, err)
 	}
 	f := func(x float64) string { return strconv.FormatFloat(x, 'g', -1, 64) }
 	v, err := runScript(ctx, a.rdb, aimdScript, []string{aimdKey(a.prefix, key)}, mode,
@@ -167,21 +174,34 @@ func (a *Adaptive) run(ctx context.Context, mode, key string, configured Limit) 
 		a.o.Cooldown.Milliseconds(), f(configured.Rate*a.o.Step), a.o.Every.Milliseconds(),
 		a.o.HoldOff.Milliseconds(), a.hooks().nowArg(time.Millisecond))
 	if err != nil {
-		return Limit{}, a.fail.wrap(ctx, what+" "+key, err)
+		return Limit{}, false, a.fail.wrap(ctx, what+" "+key, err)
 	}
-	s, ok := v.(string)
-	r, perr := strconv.ParseFloat(s, 64)
-	if !ok || perr != nil || !(r > 0) {
-		return Limit{}, a.fail.wrap(ctx, what+" "+key, fmt.Errorf("unexpected script reply %v", v))
+	r, lowered, ok := parseAIMDReply(v)
+	if !ok {
+		return Limit{}, false, a.fail.wrap(ctx, what+" "+key, fmt.Errorf("unexpected script reply %v", v))
 	}
 	r = math.Min(r, configured.Rate)
-	lim := Limit{Rate: r, Burst: configured.Burst}
+	lim = Limit{Rate: r, Burst: configured.Burst}
 	if r < configured.Rate {
 		lim.Burst = int(math.Max(1, math.Floor(float64(configured.Burst)*r/configured.Rate)))
 	}
 	a.metrics.setConfiguredRate(configured.Rate)
 	a.metrics.setEffectiveRate(lim.Rate)
-	return lim, nil
+	return lim, lowered, nil
+}
+
+func parseAIMDReply(v any) (rate float64, lowered, ok bool) {
+	arr, isArr := v.([]any)
+	if !isArr || len(arr) != 2 {
+		return 0, false, false
+	}
+	s, isStr := arr[0].(string)
+	flag, isInt := arr[1].(int64)
+	r, err := strconv.ParseFloat(s, 64)
+	if !isStr || !isInt || err != nil || !(r > 0) {
+		return 0, false, false
+	}
+	return r, flag == 1, true
 }
 
 func (a *Adaptive) hooks() *testHooks { return a.o.hooks }

@@ -186,7 +186,7 @@ end
 if deny > 0 then return {0, deny, retry} end
 
 redis.call('ZADD', KEYS[1], now, ARGV[1])
-redis.call('PEXPIRE', KEYS[1], longest)
+redis.call('PEXPIRE', KEYS[1], longest + ttl_slack_ms)
 return {1, 0, 0}
 `)
 

@@ -131,7 +131,11 @@ func NewLimiter(rdb redis.UniversalClient, opts LimiterOptions) *Limiter {
 	if math.IsNaN(opts.Reserve) {
 		l.reserve = 0
 	}
-	l.fail = newFailure(orDiscard(opts.Logger).With("component", "ratelimit"), opts.Metrics, "limiter")
+	log := orDiscard(opts.Logger).With("component", "ratelimit")
+	if err := opts.Validate(); err != nil {
+		log.Warn("limiter options corrected", "err", err, "reserve", l.reserve)
+	}
+	l.fail = newFailure(log, opts.Metrics, "limiter")
 	if opts.LocalSmoothing {
 		l.local = &localSmoother{m: make(map[string]*rate.Limiter)}
 	}
@@ -231,7 +235,7 @@ if wait > lookahead then return {0, wait, 0, now} end
 if wait < 0 then wait = 0 end
 
 local newtat = tat + T
-redis.call('SET', KEYS[1], newtat, 'PX', math.ceil((newtat - now) / 1000))
+redis.call('SET', KEYS[1], newtat, 'PX', math.ceil((newtat - now) / 1000) + ttl_slack_ms)
 local remaining = 0
 if newtat - now <= limit then remaining = math.floor((limit - (newtat - now)) / T) + 1 end
 return {1, wait, remaining, now}
@@ -253,7 +257,7 @@ func (l *Limiter) reserveTokens(burst int, p Priority) int {
 	if p == PriorityNormal {
 		f /= 2
 	}
-	return min(int(math.Ceil(f*float64(burst))), burst-1)
+	return min(int(math.Ceil(f*float64(burst)-1e-9)), burst-1) // 1e-9: 0.3×10 is 3.0000000000000004
 }
 
 func (l *Limiter) take(ctx context.Context, key string, lim Limit, p Priority, lookahead time.Duration) (takeReply, error) {

@@ -329,7 +329,7 @@ func TestLimiterInvalidArguments(t *testing.T) {
 
 func TestLimiterFailsClosed(t *testing.T) {
 	tests := []struct {
-		name  string
+		name   string
 		break_ func(t *testing.T) *redis.Client
 	}{
 		{"closed client", func(t *testing.T) *redis.Client {

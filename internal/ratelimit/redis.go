@@ -29,7 +29,7 @@ var ErrNotHeld = errors.New("ratelimit: slot not held")
 // testHooks lets tests control time. Production code never sets it: times then come from
 // time.Now for waiting and from Redis TIME inside every script.
 type testHooks struct {
-	now   func() time.Time                                // nil: time.Now
+	now   func() time.Time                                 // nil: time.Now
 	sleep func(ctx context.Context, d time.Duration) error // nil: a timer that selects on ctx
 	// scriptNow passes now() to the scripts instead of letting them read Redis TIME. The real
 	// Redis suite uses it to run with a controlled clock; miniredis needs no such help because
@@ -75,23 +75,32 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// nowLua is the preamble every script uses to learn the time: Redis' own clock unless the
-// caller passed one (tests only). The argument index and unit are filled in per script.
+// nowLua is the preamble every script uses to learn the time: clock(arg, per_second) reads
+// Redis' own clock, unless the caller passed a time in arg (tests only).
+//
+// A passed-in clock is not the one Redis expires keys by, so then every TTL gets ttl_slack_ms
+// added, lest a key vanish early by Redis' clock while it is still live by the test's. The
+// scripts never need a TTL for correctness (stale state reads as expired); TTLs only clean up.
 //
 // redis.replicate_commands() lets a script write after reading TIME on Redis < 5 (it is a
 // no-op from 5 on, where effect replication is the default).
 const nowLua = `
 redis.replicate_commands()
+local ttl_slack_ms = 0
 local function clock(arg, per_second)
-  if arg ~= nil and arg ~= '' then return tonumber(arg) end
+  if arg ~= nil and arg ~= '' then
+    ttl_slack_ms = 3600000
+    return tonumber(arg)
+  end
   local t = redis.call('TIME')
   return tonumber(t[1]) * per_second + math.floor(tonumber(t[2]) * per_second / 1000000)
 end
 `
 
-// failure turns a Redis error into the package's error and reports it: a cancelled or expired
-// context is returned as the context's error (the caller gave up, Redis may be fine); anything
-// else wraps ErrUnavailable, is counted and logged, throttled.
+// failure turns a Redis error into the package's error and reports it: once the caller's
+// context has ended, the context's error is returned (the caller gave up, Redis may be fine);
+// anything else, including a reply the script cannot have sent, wraps ErrUnavailable and is
+// counted and logged, throttled.
 type failure struct {
 	log     *slog.Logger
 	metrics *Metrics
@@ -104,7 +113,7 @@ func newFailure(log *slog.Logger, m *Metrics, op string) *failure {
 }
 
 func (f *failure) wrap(ctx context.Context, what string, err error) error {
-	if ctxErr := ctx.Err(); ctxErr != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, ctxErr)) {
+	if ctxErr := ctx.Err(); ctxErr != nil {
 		return fmt.Errorf("%s: %w", what, ctxErr)
 	}
 	f.metrics.limiterError(f.op)
@@ -138,7 +147,7 @@ func orDiscard(l *slog.Logger) *slog.Logger {
 	return l
 }
 
-// runScript runs s; a reply that is not what the script returns counts as a Redis failure.
+// runScript runs s by its SHA, loading it first if Redis does not have it yet.
 func runScript(ctx context.Context, rdb redis.Scripter, s *redis.Script, keys []string, args ...any) (any, error) {
 	return s.Run(ctx, rdb, keys, args...).Result()
 }

@@ -53,7 +53,7 @@ const slotsPurgeLua = `
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 local function expire_with_last_lease()
   local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
-  if last[2] then redis.call('PEXPIRE', KEYS[1], tonumber(last[2]) - now) end
+  if last[2] then redis.call('PEXPIRE', KEYS[1], tonumber(last[2]) - now + ttl_slack_ms) end
 end
 `
 

@@ -144,7 +144,7 @@ func (w Window) NextOpen(now time.Time, zones []*time.Location) (open bool, at t
 				end = e
 			}
 		}
-		if seg != now && w.OpenAt(seg, zones) {
+		if !seg.Equal(now) && w.OpenAt(seg, zones) {
 			return false, seg // a transition moved some wall clock into the window
 		}
 		// Within a stretch the pattern repeats daily: one day of candidates is enough.

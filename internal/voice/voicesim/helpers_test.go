@@ -102,6 +102,7 @@ type reply struct {
 	header http.Header
 	body   []byte
 	resp   voice.Response
+	closed bool // the server asked to close the connection (Go turns the header into Response.Close)
 }
 
 // do sends a signed API request with body (a string is sent as is, anything else as JSON).
@@ -130,13 +131,14 @@ func (e *env) doWith(t *testing.T, method, path string, body any, setHeaders fun
 	}
 	req.Header.Set("Content-Type", voice.ContentType)
 	setHeaders(req.Header)
-	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	client := testClient()
+	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	res, err := client.Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, path, err)
 	}
 	defer res.Body.Close()
-	out := reply{status: res.StatusCode, header: res.Header}
+	out := reply{status: res.StatusCode, header: res.Header, closed: res.Close}
 	if out.body, err = io.ReadAll(res.Body); err != nil {
 		t.Fatalf("read reply: %v", err)
 	}
@@ -331,7 +333,7 @@ func toMap(t *testing.T, v any) map[string]any {
 }
 
 // mustJSON encodes v.
-func mustJSON(t *testing.T, v any) string {
+func mustJSON(t testing.TB, v any) string {
 	t.Helper()
 	b, err := json.Marshal(v)
 	if err != nil {
@@ -339,3 +341,13 @@ func mustJSON(t *testing.T, v any) string {
 	}
 	return string(b)
 }
+
+// testClient is an HTTP client without keep-alive, so that no connection outlives a test.
+func testClient() *http.Client {
+	return &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+}
+
+// httpGet and httpPost are http.Get and http.Post on a testClient.
+func httpGet(url string) (*http.Response, error) { return testClient().Get(url) }
+
+func httpPost(url string) (*http.Response, error) { return testClient().Post(url, "", nil) }

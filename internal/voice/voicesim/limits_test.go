@@ -225,7 +225,7 @@ func TestHeldReply(t *testing.T) {
 				strings.NewReader(mustJSON(t, toMap(t, notifyReq("+8613800000408", nil)))))
 			r.Header.Set("Content-Type", voice.ContentType)
 			sign(r.Header, testKey, testSecret, e.clock.Now())
-			res, err := (&http.Client{Transport: &http.Transport{}}).Do(r)
+			res, err := testClient().Do(r)
 			if err == nil {
 				res.Body.Close()
 			}

@@ -19,6 +19,11 @@
 //	GET  /healthz, /readyz       liveness and readiness
 //	GET  /metrics                Prometheus metrics, when the Registerer is also a Gatherer
 //
+// Time: each call runs on its own simulated timeline that starts when it is accepted
+// (Config.Now) and advances Speed times faster than the wall clock. The times in its pushes are
+// read on that timeline, so CDR durations are realistic at any speed (a 5 s talk shows as 5 s),
+// while at Speed > 1 they run ahead of the wall clock. Config lists which durations are scaled.
+//
 // The JSON under /sim/ carries full phone numbers (this is a test double); logs never do.
 package voicesim
 
@@ -238,26 +243,29 @@ var routes = map[string]route{
 // serveAPI runs the checks every API request goes through, in order: outage, exact path, latency,
 // method (1010006), authentication, injected internal error (1010001); then the API itself.
 func (s *Simulator) serveAPI(w http.ResponseWriter, r *http.Request) {
+	rt, known := routes[r.URL.Path]
+	api := rt.api
+	if !known {
+		api = "unknown"
+	}
+	// Short connections: the platform closes the connection after each reply (ref §1.6).
+	w.Header().Set("Connection", "close")
 	switch s.OutageMode() {
 	case OutageRefuse:
 		s.countRefusal("outage_refuse")
-		s.metrics.requests.WithLabelValues("", "outage_refuse").Inc()
+		s.metrics.requests.WithLabelValues(api, "outage_refuse").Inc()
 		dropConnection(w, true)
 		return
 	case Outage503:
 		s.countRefusal("outage_503")
-		s.metrics.requests.WithLabelValues("", "outage_503").Inc()
-		w.Header().Set("Connection", "close")
+		s.metrics.requests.WithLabelValues(api, "outage_503").Inc()
 		http.Error(w, "503 Service Unavailable", http.StatusServiceUnavailable)
 		return
 	}
-	rt, ok := routes[r.URL.Path]
-	if !ok {
+	if !known {
 		http.NotFound(w, r) // plain text, no JSON: a wrong base URL or URI (ref §1.5)
 		return
 	}
-	// Short connections: the platform closes the connection after each reply (ref §1.6).
-	w.Header().Set("Connection", "close")
 	if !s.waitRequest(r, s.cfg.Faults.Latency) {
 		return
 	}

@@ -53,8 +53,8 @@ func TestRouting(t *testing.T) {
 			if r.header.Get("Content-Type") != voice.ContentType {
 				t.Errorf("Content-Type %q", r.header.Get("Content-Type"))
 			}
-			if r.header.Get("Connection") != "close" {
-				t.Errorf("Connection %q, want close (short connections)", r.header.Get("Connection"))
+			if !r.closed {
+				t.Error("reply without Connection: close, want short connections")
 			}
 		})
 	}
@@ -134,7 +134,7 @@ func TestRecording(t *testing.T) {
 	if r.status != http.StatusMovedPermanently || !strings.HasPrefix(loc, e.srv.URL+"/sim/recordings/") {
 		t.Fatalf("HTTP %d Location %q, want 301 to the recording", r.status, loc)
 	}
-	res, err := http.Get(loc)
+	res, err := httpGet(loc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,7 +173,7 @@ func TestSimEndpoints(t *testing.T) {
 
 	get := func(path string, v any) {
 		t.Helper()
-		res, err := http.Get(e.srv.URL + path)
+		res, err := httpGet(e.srv.URL + path)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -217,7 +217,7 @@ func TestSimEndpoints(t *testing.T) {
 
 	post := func(path string) int {
 		t.Helper()
-		res, err := http.Post(e.srv.URL+path, "", nil)
+		res, err := httpPost(e.srv.URL + path)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -227,16 +227,21 @@ func TestSimEndpoints(t *testing.T) {
 	if code := post("/sim/reset"); code != http.StatusNoContent {
 		t.Fatalf("reset: HTTP %d", code)
 	}
+	st, calls = Stats{}, nil
 	get("/sim/stats", &st)
 	get("/sim/calls", &calls)
 	if st.Accepted != 0 || len(calls) != 0 || len(st.Refusals) != 0 {
 		t.Fatalf("after reset: stats %+v, %d calls", st, len(calls))
 	}
-	if res, _ := http.Get(e.srv.URL + "/sim/reset"); res.StatusCode != http.StatusMethodNotAllowed {
-		t.Fatalf("GET /sim/reset: HTTP %d", res.StatusCode)
-	}
-	if res, _ := http.Get(e.srv.URL + "/healthz"); res.StatusCode != 200 {
-		t.Fatalf("healthz: HTTP %d", res.StatusCode)
+	for path, want := range map[string]int{"/sim/reset": http.StatusMethodNotAllowed, "/healthz": 200, "/sim/nope": 404} {
+		res, err := httpGet(e.srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != want {
+			t.Errorf("GET %s: HTTP %d, want %d", path, res.StatusCode, want)
+		}
 	}
 }
 
@@ -279,7 +284,7 @@ func TestOutages(t *testing.T) {
 		req, _ := http.NewRequest(http.MethodPost, e.srv.URL+voice.PathNotify, strings.NewReader(mustJSON(t, notifyReq("+8613800000001", nil))))
 		req.Header.Set("Content-Type", voice.ContentType)
 		sign(req.Header, testKey, testSecret, e.clock.Now())
-		if res, err := (&http.Client{Transport: &http.Transport{}}).Do(req); err == nil {
+		if res, err := testClient().Do(req); err == nil {
 			res.Body.Close()
 			t.Fatalf("got HTTP %d during a refuse outage, want no reply", res.StatusCode)
 		}
@@ -298,7 +303,7 @@ func TestOutages(t *testing.T) {
 		t.Parallel()
 		e := newEnv(t, Config{})
 		post := func(q string) int {
-			res, err := http.Post(e.srv.URL+"/sim/outage?"+q, "", nil)
+			res, err := httpPost(e.srv.URL + "/sim/outage?" + q)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -377,7 +382,7 @@ func TestMetrics(t *testing.T) {
 	if got := testutil.ToFloat64(e.sim.metrics.active); got != 1 {
 		t.Errorf("active %v, want 1", got)
 	}
-	res, err := http.Get(e.srv.URL + "/metrics")
+	res, err := httpGet(e.srv.URL + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,119 @@
+package main
+
+import (
+	"context"
+	"net"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/pprof"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// machine notes the machine and the versions in the table.
+func (b *bench) machine(ctx context.Context) {
+	model := "unknown"
+	if raw, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range strings.Split(string(raw), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				model = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	redisVersion := "unknown"
+	if raw, err := b.rdb.Info(ctx, "server").Result(); err == nil {
+		redisVersion = parseInfo(raw)["redis_version"]
+	}
+	b.rp.note("all", "machine", "%d CPUs (%s), %s %s/%s, Redis %s", runtime.NumCPU(), model,
+		runtime.Version(), runtime.GOOS, runtime.GOARCH, redisVersion)
+}
+
+// phase measures one in-process phase: wall time, this process' CPU time, the Redis server's
+// CPU time, and, when --cpuprofile is set, a CPU profile.
+type phase struct {
+	b       *bench
+	name    string
+	t0      time.Time
+	cpu0    time.Duration
+	ri0     redisInfo
+	profile *os.File
+}
+
+func (b *bench) begin(ctx context.Context, name string) *phase {
+	p := &phase{b: b, name: name, ri0: b.redisInfo(ctx)}
+	if b.profile != "" {
+		f, err := os.Create(filepath.Join(b.profile, name+".cpu.pprof"))
+		if err == nil {
+			if err := pprof.StartCPUProfile(f); err != nil {
+				_ = f.Close()
+			} else {
+				p.profile = f
+			}
+		}
+	}
+	p.cpu0 = cpuTime()
+	p.t0 = time.Now()
+	return p
+}
+
+// phaseResult is what a phase cost.
+type phaseResult struct {
+	wall     time.Duration
+	cpu      time.Duration // this process, user+system
+	redisCPU float64       // seconds, the whole Redis server (other clients included)
+	commands int64         // commands the Redis server processed (other clients included)
+}
+
+func (p *phase) end(ctx context.Context) phaseResult {
+	wall := time.Since(p.t0)
+	cpu := cpuTime() - p.cpu0
+	if p.profile != nil {
+		pprof.StopCPUProfile()
+		_ = p.profile.Close()
+	}
+	cmds, rcpu := p.ri0.diff(p.b.redisInfo(ctx))
+	return phaseResult{wall: wall, cpu: cpu, redisCPU: rcpu, commands: cmds}
+}
+
+// roundTrips counts the requests a go-redis client sends: one per command, one per pipeline.
+type roundTrips struct {
+	trips atomic.Int64
+	cmds  atomic.Int64
+}
+
+func (c *roundTrips) DialHook(next redis.DialHook) redis.DialHook {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) { return next(ctx, network, addr) }
+}
+
+func (c *roundTrips) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		c.trips.Add(1)
+		c.cmds.Add(1)
+		return next(ctx, cmd)
+	}
+}
+
+func (c *roundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		c.trips.Add(1)
+		c.cmds.Add(int64(len(cmds)))
+		return next(ctx, cmds)
+	}
+}
+
+func (c *roundTrips) reset() { c.trips.Store(0); c.cmds.Store(0) }
+
+func perJob(v float64, n int) float64 {
+	if n == 0 {
+		return 0
+	}
+	return v / float64(n)
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
