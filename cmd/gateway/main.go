@@ -32,6 +32,7 @@ func run(ctx context.Context, args []string, getenv config.Getenv, stderr io.Wri
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: gateway [flags]\n\nServes the producer API and the provider's pushes. Every flag defaults to its environment variable.\n\n")
 		fs.PrintDefaults()
+		set.PrintSecrets(stderr)
 	}
 	if err := set.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {

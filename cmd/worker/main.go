@@ -38,6 +38,7 @@ func run(ctx context.Context, args []string, getenv config.Getenv, stdout, stder
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: worker [flags]\n\nPlaces calls for queued jobs. Every flag defaults to its environment variable.\n\n")
 		fs.PrintDefaults()
+		set.PrintSecrets(stderr)
 	}
 	if err := set.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {

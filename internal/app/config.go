@@ -142,7 +142,13 @@ func (c *Config) Keys() Keys {
 		}
 		return queue.DeriveKey(c.PushSecret, purpose)
 	}
-	return Keys{Callee: pick(c.UserDataKey, "callee"), UserData: pick(c.UserDataKey, "userdata"), Webhook: pick(c.WebhookKey, "webhook"), Code: pick(c.CodeKey, "code")}
+	// Producers verify webhooks with the key themselves, so an explicit webhook secret is used as
+	// given; only the fallback is derived (see docs/webhooks.md for how to compute it).
+	webhookKey := []byte(c.WebhookKey)
+	if c.WebhookKey == "" {
+		webhookKey = queue.DeriveKey(c.PushSecret, "webhook")
+	}
+	return Keys{Callee: pick(c.UserDataKey, "callee"), UserData: pick(c.UserDataKey, "userdata"), Webhook: webhookKey, Code: pick(c.CodeKey, "code")}
 }
 
 // Tokens returns the producer tokens.

@@ -6,6 +6,7 @@ package config
 import (
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -164,4 +165,14 @@ func List(s string) []string {
 		}
 	}
 	return out
+}
+
+// PrintSecrets lists the secret settings, which have no flag, for --help.
+func (s *Set) PrintSecrets(w io.Writer) {
+	fmt.Fprintf(w, "\nSecrets (environment only, or NAME_FILE naming a file that holds the value):\n")
+	for _, v := range s.Names {
+		if v.Secret {
+			fmt.Fprintf(w, "  %s\n    \t%s\n", v.Env, v.Usage)
+		}
+	}
 }

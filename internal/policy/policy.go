@@ -136,7 +136,13 @@ func (g *Gate) Admit(ctx context.Context, job queue.Job, attempt int) (queue.Adm
 			zones = ratelimit.ZonesForNumber(job.To)
 		}
 		if open, at := w.NextOpen(now, zones); !open {
-			g.deferred("window")
+			if at.IsZero() {
+				// The callee's zones never share an open moment (a number spanning many zones
+				// with a short window): only a per-job time zone can make this call possible.
+				g.throttled("window_never_open")
+				return queue.Admission{Verdict: queue.Throttle, Reason: "window_never_open"}, nil
+			}
+			g.deferred(ratelimit.DeferWindow)
 			return queue.Admission{Verdict: queue.Defer, Delay: max(at.Sub(now), time.Second), Reason: "window"}, nil
 		}
 	}
@@ -151,9 +157,7 @@ func (g *Gate) Admit(ctx context.Context, job queue.Job, attempt int) (queue.Adm
 				g.deferred("callee_cap")
 				return queue.Admission{Verdict: queue.Defer, Delay: d.RetryAfter, Reason: "callee_cap"}, nil
 			}
-			if g.c.Metrics != nil {
-				g.c.Metrics.JobThrottled(d.Reason)
-			}
+			g.throttled(d.Reason)
 			return queue.Admission{Verdict: queue.Throttle, Reason: d.Reason}, nil
 		}
 	}
@@ -168,7 +172,7 @@ func (g *Gate) Admit(ctx context.Context, job queue.Job, attempt int) (queue.Adm
 			return queue.Admission{}, fmt.Errorf("acquire call slot: %w", err)
 		}
 		if !ok {
-			g.deferred("slots")
+			g.deferred(ratelimit.DeferSlots)
 			return queue.Admission{Verdict: queue.Defer, Delay: clampDelay(retry), Reason: "slots"}, nil
 		}
 	}
@@ -186,7 +190,7 @@ func (g *Gate) Admit(ctx context.Context, job queue.Job, attempt int) (queue.Adm
 		}
 		if !res.Allowed {
 			g.giveBack(ctx, job.ID)
-			g.deferred("rate")
+			g.deferred(ratelimit.DeferRate)
 			return queue.Admission{Verdict: queue.Defer, Delay: clampDelay(res.RetryAfter), Reason: "rate_limit"}, nil
 		}
 	}
@@ -201,6 +205,12 @@ func clampDelay(d time.Duration) time.Duration {
 func (g *Gate) deferred(reason string) {
 	if g.c.Metrics != nil {
 		g.c.Metrics.JobDeferred(reason)
+	}
+}
+
+func (g *Gate) throttled(reason string) {
+	if g.c.Metrics != nil {
+		g.c.Metrics.JobThrottled(reason)
 	}
 }
 

@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"io"
 	"os"
 	"path/filepath"
@@ -105,12 +104,12 @@ func encodeAckSlot(gen uint64, p position) []byte {
 	binary.LittleEndian.PutUint64(b[0:], gen)
 	binary.LittleEndian.PutUint64(b[8:], p.seq)
 	binary.LittleEndian.PutUint64(b[16:], uint64(p.off))
-	binary.LittleEndian.PutUint32(b[24:], crc32.Checksum(b[:24], castagnoli))
+	binary.LittleEndian.PutUint32(b[24:], crcOf(b[:24]))
 	return b
 }
 
 func decodeAckSlot(b []byte) (uint64, position, bool) {
-	if crc32.Checksum(b[:24], castagnoli) != binary.LittleEndian.Uint32(b[24:]) {
+	if crcOf(b[:24]) != binary.LittleEndian.Uint32(b[24:]) {
 		return 0, position{}, false
 	}
 	gen := binary.LittleEndian.Uint64(b[0:])

@@ -28,4 +28,6 @@ func lockDir(dir string) (*os.File, error) {
 }
 
 // isNoSpace reports whether err means the disk is full.
-func isNoSpace(err error) bool { return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) }
+func isNoSpace(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
+}

@@ -33,6 +33,8 @@ const (
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
+func crcOf(b []byte) uint32 { return crc32.Checksum(b, castagnoli) }
+
 var (
 	// errTruncated: the bytes end before the record does (a torn tail, or a read past the end).
 	errTruncated = errors.New("truncated spool record")
@@ -71,7 +73,7 @@ func appendRecord(dst []byte, kind string, at time.Time, body []byte) []byte {
 	dst = append(dst, kind...)
 	dst = binary.LittleEndian.AppendUint64(dst, uint64(at.UnixNano()))
 	dst = append(dst, body...)
-	binary.LittleEndian.PutUint32(dst[start-4:start], crc32.Checksum(dst[start:], castagnoli))
+	binary.LittleEndian.PutUint32(dst[start-4:start], crcOf(dst[start:]))
 	return dst
 }
 
@@ -100,7 +102,7 @@ func decodeRecord(b []byte) (Record, int, error) {
 		return Record{}, 0, errTruncated
 	}
 	payload := b[headerBytes:size]
-	if crc32.Checksum(payload, castagnoli) != binary.LittleEndian.Uint32(b[4:8]) {
+	if crcOf(payload) != binary.LittleEndian.Uint32(b[4:8]) {
 		return Record{}, 0, fmt.Errorf("%w: CRC mismatch", errCorrupt)
 	}
 	if payload[0] != recordVersion {

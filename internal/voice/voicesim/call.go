@@ -3,7 +3,6 @@ package voicesim
 import (
 	"encoding/json"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/voicequeue/voicequeue/internal/voice"
@@ -70,20 +69,26 @@ const (
 	minRecording = 3 * time.Second        // shorter calls produce no recording (ref §5.2)
 )
 
-// Results recorded in CallRecord.Result, beside the scenario names of failed calls.
+// Results recorded in CallRecord.Result, beside the names of the failed scenarios ("busy"…).
 const (
-	ResultCompleted    = "completed"
-	ResultDigitsEmpty  = "digit_collection_empty"
-	ResultStopped      = "stopped"
-	ResultAborted      = "aborted" // the simulator closed mid-call: no disconnect, no CDR
+	ResultCompleted   = "completed"
+	ResultDigitsEmpty = "digit_collection_empty"
+	ResultStopped     = "stopped"
+	ResultAborted     = "aborted" // the simulator closed mid-call: no disconnect, no CDR
+)
+
+// Values of disconnect pushes and CDRs.
+const (
 	stateDescNormal    = "The user releases the call."
 	stateDescStopped   = "The call is released by the SP."
-	partyPlatform      = 0 // partyType values are undocumented (ref §6.1 ❓): 0 platform or SP,
-	partyCaller        = 1 // 1 the caller (leg A),
-	partyCallee        = 2 // 2 the callee (leg B).
-	stateCodeStopped   = 8017
-	ulFailStopped      = 1003
+	stateCodeStopped   = 8017 // ref §10.1 ◐
+	ulFailStopped      = 1003 // ref §10.3: SP released via API
 	q850NormalClearing = 16
+
+	// partyType values are undocumented (ref §6.1 ❓); the simulator uses these.
+	partyPlatform = 0 // the platform or the SP released the call
+	partyCaller   = 1 // the caller (click-to-call leg A)
+	partyCallee   = 2 // the callee (leg B, or the callee of a notification)
 )
 
 // ending is how a call ends: the disconnect's stateCode and the CDR's codes.
@@ -528,7 +533,5 @@ var sessionPrefix = map[string]int{APINotify: 1200, APIVerify: 1201, APIClick2Ca
 // newSessionID returns an opaque, unique sessionId in the platform's shape, e.g.
 // "1200_366_2712847316_20161228102743@callenabler.voicesim.local" (ref §1.5).
 func (s *Simulator) newSessionID(api string, seq uint64, now time.Time) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "%d_%d_%d_%s@%s", sessionPrefix[api], seq, s.instance, now.UTC().Format("20060102150405"), hostName)
-	return b.String()
+	return fmt.Sprintf("%d_%d_%d_%s@%s", sessionPrefix[api], seq, s.instance, now.UTC().Format("20060102150405"), hostName)
 }

@@ -25,8 +25,12 @@ func Example() {
 	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var p voice.StatusPush
 		if r.URL.Path == "/status" && json.NewDecoder(r.Body).Decode(&p) == nil {
+			name := string(p.EventType)
+			if code := p.StatusInfo.StateCode; code != nil {
+				name += fmt.Sprintf("(%d)", *code)
+			}
 			mu.Lock()
-			events = append(events, fmt.Sprintf("%s(%v)", p.EventType, deref(p.StatusInfo.StateCode)))
+			events = append(events, name)
 			mu.Unlock()
 		}
 	}))
@@ -77,13 +81,6 @@ func Example() {
 	fmt.Println("recorded:", call.Scenario, *call.CDR.CallOutUnaswRsn, *call.CDR.SIPStatusCode)
 	// Output:
 	// HTTP 200 resultcode 0 Success
-	// pushes: callout(<nil>) disconnect(8102)
+	// pushes: callout disconnect(8102)
 	// recorded: busy 17 486
-}
-
-func deref(p *int) any {
-	if p == nil {
-		return nil
-	}
-	return *p
 }

@@ -57,20 +57,18 @@ func (d *dice) duration(limit time.Duration) time.Duration {
 func (s *Simulator) OutageMode() string {
 	elapsed := s.cfg.Now().Sub(s.started)
 	s.mu.Lock()
-	on := map[string]bool{
-		OutageRefuse: s.runtimeOutage[OutageRefuse],
-		Outage503:    s.runtimeOutage[Outage503],
-	}
+	refuse, down := s.runtimeOutage[OutageRefuse], s.runtimeOutage[Outage503]
 	s.mu.Unlock()
 	for _, o := range s.cfg.Faults.Outages {
 		if elapsed >= o.Start && elapsed < o.End {
-			on[o.Mode] = true
+			refuse = refuse || o.Mode == OutageRefuse
+			down = down || o.Mode == Outage503
 		}
 	}
 	switch {
-	case on[OutageRefuse]:
+	case refuse:
 		return OutageRefuse
-	case on[Outage503]:
+	case down:
 		return Outage503
 	}
 	return ""

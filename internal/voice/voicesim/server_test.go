@@ -44,6 +44,9 @@ func TestRouting(t *testing.T) {
 			if r.status != tt.wantStatus || r.resp.ResultCode != tt.wantCode {
 				t.Fatalf("HTTP %d %q, want %d %q", r.status, r.body, tt.wantStatus, tt.wantCode)
 			}
+			if !r.closed {
+				t.Error("reply without Connection: close, want short connections")
+			}
 			if tt.wantCode == "" {
 				if ct := r.header.Get("Content-Type"); !strings.HasPrefix(ct, "text/plain") {
 					t.Errorf("404 Content-Type %q, want plain text", ct)
@@ -52,9 +55,6 @@ func TestRouting(t *testing.T) {
 			}
 			if r.header.Get("Content-Type") != voice.ContentType {
 				t.Errorf("Content-Type %q", r.header.Get("Content-Type"))
-			}
-			if !r.closed {
-				t.Error("reply without Connection: close, want short connections")
 			}
 		})
 	}
