@@ -19,8 +19,12 @@ test: ## the whole suite with -race (unit on miniredis, integration on the real 
 	$(GO) vet ./...
 	$(GO) test -race -count=1 ./...
 
-bench: ## end-to-end benchmarks on the real Redis at REDIS_URL
+bench: ## end-to-end benchmarks of issue 7 on the real Redis at REDIS_URL (its DB 15), < 5 min
 	$(GO) run ./cmd/vqbench
+
+.PHONY: bench-caps
+bench-caps: ## 4 worker processes at 100 calls/s and 20 ports against cmd/voicesim, then one killed
+	$(GO) run ./cmd/vqbench --only caps
 
 fuzz: ## run every fuzz target for FUZZTIME each (default 30s)
 	./scripts/fuzz.sh $(or $(FUZZTIME),30s)

@@ -3,18 +3,19 @@ package main
 import (
 	"context"
 	"crypto/rand"
-	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
+	"os"
 	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/voicequeue/voicequeue/internal/queue"
+	"github.com/voicequeue/voicequeue/internal/webhook"
 )
 
 // redisBackend submits straight to Redis with the same queue.Submitter the gateway uses, so a
@@ -33,6 +34,7 @@ type redisConfig struct {
 	CodeKey          []byte // nil: verify jobs are refused (their code could not be opened by the worker)
 	CheckCallbackURL func(string) error
 	Timeout          time.Duration // per batch; 0 = none beyond ctx
+	Conns            int           // commands in flight at once (pool size unless the URL sets pool_size)
 	Logger           *slog.Logger
 }
 
@@ -67,6 +69,9 @@ func newRedisBackend(cfg redisConfig) (*redisBackend, error) {
 		key = make([]byte, 32)
 		_, _ = rand.Read(key)
 	}
+	if opts.PoolSize == 0 && cfg.Conns > 0 {
+		opts.PoolSize = cfg.Conns
+	}
 	rdb := redis.NewClient(opts)
 	sub, err := queue.NewSubmitter(queue.SubmitterOptions{
 		Redis:            rdb,
@@ -82,31 +87,55 @@ func newRedisBackend(cfg redisConfig) (*redisBackend, error) {
 	return &redisBackend{sub: sub, rdb: rdb, canSeal: canSeal, timeout: cfg.Timeout}, nil
 }
 
-// codeKey returns the key that seals verification codes, as the worker derives it:
-// VOICEQUEUE_CODE_KEY (32 bytes as 64 hex digits or base64) or else
-// queue.DeriveKey(VOICEQUEUE_PUSH_SECRET, "code"). nil when neither is set.
-func codeKey(getenv func(string) string) ([]byte, error) {
-	if s := strings.TrimSpace(getenv("VOICEQUEUE_CODE_KEY")); s != "" {
-		for _, dec := range []func(string) ([]byte, error){
-			hex.DecodeString,
-			base64.StdEncoding.DecodeString,
-			base64.RawStdEncoding.DecodeString,
-			base64.URLEncoding.DecodeString,
-			base64.RawURLEncoding.DecodeString,
-		} {
-			if k, err := dec(s); err == nil && len(k) == 32 {
-				return k, nil
-			}
+// secretEnv reads a secret the way the gateway and worker do (internal/config): NAME, or the
+// file named by NAME_FILE, which wins.
+func secretEnv(getenv func(string) string, name string) (string, error) {
+	v := strings.TrimSpace(getenv(name))
+	if path := strings.TrimSpace(getenv(name + "_FILE")); path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return "", usagef("%s_FILE: %v", name, err)
 		}
-		return nil, usagef("VOICEQUEUE_CODE_KEY: must be 32 bytes written as 64 hex digits or base64")
+		v = strings.TrimRight(string(b), "\r\n")
 	}
-	if s := getenv("VOICEQUEUE_PUSH_SECRET"); s != "" {
-		return queue.DeriveKey(s, "code"), nil
+	return v, nil
+}
+
+// codeKey returns the key that seals verification codes, derived exactly as the worker derives
+// the key that opens them: queue.DeriveKey(VOICEQUEUE_CODE_KEY, "code"), or from
+// VOICEQUEUE_PUSH_SECRET when no code key is set (each also from NAME_FILE). nil when neither is
+// set.
+func codeKey(getenv func(string) string) ([]byte, error) {
+	for _, name := range []string{"VOICEQUEUE_CODE_KEY", "VOICEQUEUE_PUSH_SECRET"} {
+		v, err := secretEnv(getenv, name)
+		if err != nil {
+			return nil, err
+		}
+		if v != "" {
+			return queue.DeriveKey(v, "code"), nil
+		}
 	}
 	return nil, nil
 }
 
-var errNoCodeKey = &queue.FieldError{Field: "kind", Message: "verify jobs through --redis need VOICEQUEUE_CODE_KEY or VOICEQUEUE_PUSH_SECRET (the key the worker opens codes with)"}
+// callbackGuard vets callback URLs as the gateway does: private addresses are refused unless
+// VOICEQUEUE_CALLBACK_ALLOW_CIDRS opens them.
+func callbackGuard(getenv func(string) string) (*webhook.Guard, error) {
+	var allow []netip.Prefix
+	for _, s := range strings.Split(getenv("VOICEQUEUE_CALLBACK_ALLOW_CIDRS"), ",") {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return nil, usagef("VOICEQUEUE_CALLBACK_ALLOW_CIDRS: %q: %v", truncate(s, 50), err)
+		}
+		allow = append(allow, p)
+	}
+	return webhook.NewGuard(allow), nil
+}
+
+var errNoCodeKey = &queue.FieldError{Field: "kind", Message: "verify jobs through --redis need VOICEQUEUE_CODE_KEY or VOICEQUEUE_PUSH_SECRET, as the worker has (it opens the codes with a key derived from them)"}
 
 // Submit implements backend.
 func (b *redisBackend) Submit(ctx context.Context, req queue.Request) (queue.SubmitResult, error) {

@@ -17,15 +17,19 @@ import (
 
 // linePrep readies one file record for submission: file-wide defaults for what the line leaves
 // empty, bulk=true for notify jobs, then client-side validation so that a bad line is reported
-// by number before anything is sent. Valid numbers are sent in E.164, read with the CLI's region.
+// by number before its batch is sent. Valid numbers are sent in E.164, read with the CLI's
+// region.
 type linePrep struct {
-	v           *queue.Validator
-	callbackURL string
-	at          string
-	ttl         string
-	timezone    string
-	keyPrefix   string // idempotency key prefix: "PREFIX-LINE" for lines without a key
-	bulk        bool   // true; its address is the default Bulk of notify lines
+	v *queue.Validator
+	// skipValidation: the backend validates every item of a batch before writing any, with
+	// the same rules and region (--redis), so a second pass here would only cost CPU.
+	skipValidation bool
+	callbackURL    string
+	at             string
+	ttl            string
+	timezone       string
+	keyPrefix      string // idempotency key prefix: "PREFIX-LINE" for lines without a key
+	bulk           bool   // true; its address is the default Bulk of notify lines
 }
 
 func (p *linePrep) prepare(rec *record) {
@@ -51,6 +55,9 @@ func (p *linePrep) prepare(rec *record) {
 	if r.Kind == string(queue.KindNotify) && r.Bulk == nil {
 		r.Bulk = &p.bulk
 	}
+	if p.skipValidation {
+		return
+	}
 	job, _, err := p.v.Validate(*r)
 	if err != nil {
 		rec.Err = err
@@ -70,10 +77,11 @@ func normalise(r *queue.Request, job queue.Job) {
 
 // fileStats counts the outcome of a file submission.
 type fileStats struct {
-	Submitted int // accepted, new or existing
-	Existing  int // of Submitted, returned by an idempotency key
-	Rejected  int // bad lines and items the server refused
-	Unsent    int // good lines not submitted (or not confirmed) because a batch failed
+	Submitted int  // accepted, new or existing
+	Existing  int  // of Submitted, returned by an idempotency key
+	Rejected  int  // bad lines and items the server refused
+	Unsent    int  // lines read but not submitted (or not confirmed) because a batch failed
+	Unread    bool // reading stopped before the end of the file
 	Failed    bool
 }
 
@@ -304,13 +312,14 @@ func submitFile(ctx context.Context, be backend, rr recordReader, prep *linePrep
 		if eof {
 			rep.errorf("enqueue: %s not submitted (%s)", lineRange(from, cur.recs[len(cur.recs)-1].Line), why)
 		} else {
+			st.Unread = true
 			rep.errorf("enqueue: lines from %d on not submitted (%s)", from, why)
 		}
 	case col.skipFrom != 0:
 		rep.errorf("enqueue: %s not submitted (%s)", lineRange(col.skipFrom, col.skipTo), why)
 	}
 	if readErr != nil {
-		st.Failed = true
+		st.Failed, st.Unread = true, true
 		if len(cur.recs) > 0 && !held {
 			st.Unsent += len(cur.recs)
 			rep.errorf("enqueue: stopped reading: %v; lines from %d on not submitted", readErr, cur.recs[0].Line)
@@ -392,8 +401,11 @@ func (c *collector) batch(d batchDone) {
 // summary is the last line on stderr: "submitted N, rejected M" and what else happened.
 func (s fileStats) summary(elapsed time.Duration) string {
 	msg := fmt.Sprintf("submitted %d, rejected %d", s.Submitted, s.Rejected)
-	if s.Unsent > 0 {
+	if s.Unsent > 0 || s.Unread {
 		msg += fmt.Sprintf(", not submitted %d", s.Unsent)
+		if s.Unread {
+			msg += " and the rest of the file"
+		}
 	}
 	if s.Existing > 0 {
 		msg += fmt.Sprintf(" (%d already existed: idempotency key seen)", s.Existing)

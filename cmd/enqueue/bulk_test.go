@@ -58,7 +58,7 @@ func lineErrors(stderr string) map[int]string {
 
 func TestFileMixedResults(t *testing.T) {
 	t.Parallel()
-	const n = 2500
+	const n = 1300 // a batch of 1,000 and one of 300
 	for _, f := range []fileFormat{formatJSONL, formatCSV} {
 		t.Run(string(f), func(t *testing.T) {
 			t.Parallel()
@@ -89,7 +89,7 @@ func TestFileMixedResults(t *testing.T) {
 					if !strings.HasPrefix(errs[line], "to: not a valid phone number") {
 						t.Errorf("line %d: reported %q, want the bad number", line, errs[line])
 					}
-				case i%250 == 0: // not reached for multiples of 100… 250, 750, 1250…
+				case i%250 == 0: // 250, 750, 1250
 					if errs[line] != "to: on the do-not-call list" {
 						t.Errorf("line %d: reported %q, want the server's refusal", line, errs[line])
 					}
@@ -100,7 +100,7 @@ func TestFileMixedResults(t *testing.T) {
 					wantIDs = append(wantIDs, "j_"+strings.TrimPrefix(number(i), "+"))
 				}
 			}
-			wantRejected := n/100 + 5 // 250, 750, 1250, 1750, 2250
+			wantRejected := n/100 + 3
 			sub, rej, unsent := summaryOf(t, r.stderr)
 			if sub != len(wantIDs) || rej != wantRejected || unsent != 0 {
 				t.Errorf("summary submitted %d rejected %d unsent %d, want %d, %d, 0", sub, rej, unsent, len(wantIDs), wantRejected)
@@ -218,7 +218,7 @@ func unsentLines(t *testing.T, stderr string, lastLine int) map[int]bool {
 // submitted (the gateway has it), reported bad, or inside a range reported as not submitted.
 func TestFileBatchFailures(t *testing.T) {
 	t.Parallel()
-	const n = 2000 // in batches of 250; every 100th line is bad
+	const n = 1000 // in batches of 125; every 100th line is bad
 	tests := []struct {
 		name      string
 		token     string
@@ -228,10 +228,10 @@ func TestFileBatchFailures(t *testing.T) {
 		wantFailed string // the failed batch's range (its good lines)
 		wantFrom   int    // "lines from N on not submitted"
 	}{
-		{"unauthorized", "s3cret", nil, "HTTP 401", "lines 1-250", 251},
-		{"server error on the third batch", "", failWhenHolding(number(501), http.StatusInternalServerError), "HTTP 500", "lines 501-750", 751},
-		{"connection dropped on the second batch", "", failWhenHolding(number(251), -1), "not confirmed", "lines 251-499", 501},
-		{"bad reply envelope", "", failWhenHolding(number(1751), http.StatusBadRequest), "HTTP 400", "lines 1751-1999", 0},
+		{"unauthorized", "s3cret", nil, "HTTP 401", "lines 1-125", 126},
+		{"server error on the third batch", "", failWhenHolding(number(251), http.StatusInternalServerError), "HTTP 500", "lines 251-375", 376},
+		{"connection dropped on the second batch", "", failWhenHolding(number(126), -1), "not confirmed", "lines 126-250", 251},
+		{"bad reply envelope on the last batch", "", failWhenHolding(number(876), http.StatusBadRequest), "HTTP 400", "lines 876-999", 0},
 	}
 	for _, tt := range tests {
 		for _, inFlight := range []string{"1", "4"} {
@@ -241,7 +241,7 @@ func TestFileBatchFailures(t *testing.T) {
 				g.token = tt.token
 				g.failBatch = tt.failBatch
 				path := writeFile(t, "jobs.jsonl", genFile(n, formatJSONL))
-				r := runCLI(t, nil, "", "file", path, "--api", g.URL(), "--batch-size", "250", "--concurrency", inFlight, "--timeout", "10m")
+				r := runCLI(t, nil, "", "file", path, "--api", g.URL(), "--batch-size", "125", "--concurrency", inFlight, "--timeout", "10m")
 				if r.code != exitFailure {
 					t.Fatalf("exit %d, want 1; stderr:\n%s", r.code, r.stderr)
 				}
@@ -302,16 +302,16 @@ func failWhenHolding(num string, status int) func([]queue.Request) int {
 func TestFileRerunWithKeyPrefixIsSafe(t *testing.T) {
 	t.Parallel()
 	g := newFakeGateway(t)
-	path := writeFile(t, "jobs.jsonl", genFile(300, formatJSONL))
+	path := writeFile(t, "jobs.jsonl", genFile(150, formatJSONL))
 	first := runCLI(t, nil, "", "file", path, "--idempotency-key", "campaign-7", "--ids", "--api", g.URL())
 	second := runCLI(t, nil, "", "file", path, "--idempotency-key", "campaign-7", "--ids", "--api", g.URL())
-	if first.code != exitBadInput || second.code != exitBadInput { // 3 bad lines each time
+	if first.code != exitBadInput || second.code != exitBadInput { // line 100 is bad
 		t.Fatalf("exits %d, %d", first.code, second.code)
 	}
-	if first.stdout != second.stdout || g.jobCount() != 297 {
+	if first.stdout != second.stdout || g.jobCount() != 149 {
 		t.Errorf("rerun made new jobs: %d jobs", g.jobCount())
 	}
-	if !strings.Contains(second.stderr, "297 already existed") {
+	if !strings.Contains(second.stderr, "149 already existed") {
 		t.Errorf("summary does not count existing jobs:\n%s", second.stderr)
 	}
 	job, _ := g.job("j_8613800000042")
@@ -357,10 +357,51 @@ func TestFileProgress(t *testing.T) {
 	}
 }
 
+// TestFileInterrupted: when the context ends (Ctrl-C) mid-file, the batch in flight and the
+// rest of the file are reported as not submitted, and the exit status is 1.
+func TestFileInterrupted(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var batches atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var env struct {
+			Jobs []queue.Request `json:"jobs"`
+		}
+		_ = json.NewDecoder(r.Body).Decode(&env)
+		if batches.Add(1) == 2 {
+			cancel()
+			<-r.Context().Done() // the client gives up
+			return
+		}
+		res := make([]queue.BatchItem, len(env.Jobs))
+		for i, j := range env.Jobs {
+			res[i] = queue.BatchItem{Index: i, ID: "j_" + j.To[1:], State: "queued"}
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"accepted": len(res), "results": res})
+	}))
+	t.Cleanup(srv.Close)
+	path := writeFile(t, "jobs.jsonl", genFile(500, formatJSONL))
+	var out, errb bytes.Buffer
+	c := &cli{getenv: func(string) string { return "" }, stdout: &out, stderr: &errb, isTerminal: func(io.Writer) bool { return false }}
+	code := c.run(ctx, []string{"file", path, "--api", srv.URL, "--batch-size", "100", "--concurrency", "1"})
+	if code != exitFailure {
+		t.Fatalf("exit %d, want 1:\n%s", code, errb.String())
+	}
+	for _, want := range []string{"enqueue: lines 101-199 not submitted", "context canceled", "enqueue: lines from 201 on not submitted (interrupted: context canceled)",
+		"submitted 99, rejected 2, not submitted 199 and the rest of the file"} {
+		if !strings.Contains(errb.String(), want) {
+			t.Errorf("stderr does not contain %q:\n%s", want, errb.String())
+		}
+	}
+}
+
 // TestOrderItems: a batch reply must account for each job exactly once.
 func TestOrderItems(t *testing.T) {
 	t.Parallel()
-	ok := func(i int) queue.BatchItem { return queue.BatchItem{Index: i, ID: fmt.Sprintf("j_%d", i), State: "queued"} }
+	ok := func(i int) queue.BatchItem {
+		return queue.BatchItem{Index: i, ID: fmt.Sprintf("j_%d", i), State: "queued"}
+	}
 	tests := []struct {
 		name    string
 		items   []queue.BatchItem

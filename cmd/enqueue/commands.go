@@ -19,7 +19,6 @@ import (
 	"github.com/schollz/progressbar/v3"
 
 	"github.com/voicequeue/voicequeue/internal/queue"
-	"github.com/voicequeue/voicequeue/internal/webhook"
 )
 
 const (
@@ -142,6 +141,9 @@ func (b *autoBool) IsBoolFlag() bool { return true }
 type conn struct {
 	be backend
 	v  *queue.Validator
+	// validatesItems: the backend validates each batch item itself before writing any, with
+	// the same validator (the Redis backend's Submitter), so file lines need no second pass.
+	validatesItems bool
 }
 
 // connect resolves the connection flags, without any network traffic: bad values are usage
@@ -163,19 +165,24 @@ func (c *cli) connect(fs *flag.FlagSet, f *connFlags, conns int) (*conn, error) 
 			return nil, err
 		}
 		// Callback URLs are vetted here as the gateway vets them, since no gateway sees them.
-		check := webhook.NewGuard(nil).CheckURL
+		guard, err := callbackGuard(c.getenv)
+		if err != nil {
+			return nil, err
+		}
+		check := guard.CheckURL
 		be, err := newRedisBackend(redisConfig{
 			URL:              f.redis,
 			DefaultRegion:    region,
 			CodeKey:          key,
 			CheckCallbackURL: check,
 			Timeout:          f.timeout,
+			Conns:            max(conns*16, 10), // a Submitter writes 16 jobs of a batch at once
 			Logger:           slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		})
 		if err != nil {
 			return nil, err
 		}
-		return &conn{be: be, v: queue.NewValidator(queue.ValidatorOptions{DefaultRegion: region, CheckCallbackURL: check})}, nil
+		return &conn{be: be, v: queue.NewValidator(queue.ValidatorOptions{DefaultRegion: region, CheckCallbackURL: check}), validatesItems: true}, nil
 	}
 	base, err := parseAPIURL(f.api)
 	if err != nil {
@@ -191,7 +198,9 @@ func (c *cli) connect(fs *flag.FlagSet, f *connFlags, conns int) (*conn, error) 
 	}, nil
 }
 
-// token resolves the bearer token: --token, else --token-file, else VOICEQUEUE_API_TOKEN.
+// token resolves the bearer token: --token, else --token-file, else VOICEQUEUE_API_TOKEN (or
+// the file named by VOICEQUEUE_API_TOKEN_FILE; of a comma-separated list, as the gateway
+// accepts during a rotation, the first).
 func (c *cli) token(f *connFlags) (string, error) {
 	switch {
 	case f.token != "":
@@ -207,7 +216,16 @@ func (c *cli) token(f *connFlags) (string, error) {
 		}
 		return tok, nil
 	}
-	return strings.TrimSpace(c.getenv("VOICEQUEUE_API_TOKEN")), nil
+	tok, err := secretEnv(c.getenv, "VOICEQUEUE_API_TOKEN")
+	if err != nil {
+		return "", err
+	}
+	for _, t := range strings.Split(tok, ",") {
+		if t = strings.TrimSpace(t); t != "" {
+			return t, nil
+		}
+	}
+	return "", nil
 }
 
 func flagSet(fs *flag.FlagSet, name string) bool {
@@ -441,6 +459,9 @@ func (c *cli) file(ctx context.Context, name string, args []string) error {
 		return err
 	}
 	defer cn.be.Close()
+	if err := checkFileDefaults(cn.v, &jf); err != nil {
+		return err
+	}
 
 	var in io.Reader = c.stdin
 	total := int64(-1) // unknown: a spinner with a count
@@ -477,7 +498,7 @@ func (c *cli) file(ctx context.Context, name string, args []string) error {
 		rep.bar = newBar(c.stderr, total)
 	}
 	prep := &linePrep{
-		v: cn.v, callbackURL: jf.callbackURL, at: jf.at, ttl: jf.ttl, timezone: jf.timezone,
+		v: cn.v, skipValidation: cn.validatesItems, callbackURL: jf.callbackURL, at: jf.at, ttl: jf.ttl, timezone: jf.timezone,
 		keyPrefix: jf.idempotencyKey, bulk: true,
 	}
 	start := time.Now()
@@ -495,6 +516,18 @@ func (c *cli) file(ctx context.Context, name string, args []string) error {
 		return &silentExit{code: exitBadInput}
 	}
 	return nil
+}
+
+// checkFileDefaults validates the file-wide job flags once, so that a bad --at or --ttl is one
+// usage error rather than the same error on every line.
+func checkFileDefaults(v *queue.Validator, jf *jobFlags) error {
+	probe := queue.Request{Kind: string(queue.KindVerify), To: "+8613800000001",
+		CallbackURL: jf.callbackURL, ScheduledAt: jf.at, TTL: jf.ttl, Timezone: jf.timezone}
+	if jf.idempotencyKey != "" {
+		probe.IdempotencyKey = jf.idempotencyKey + "-1000000"
+	}
+	_, _, err := v.Validate(probe)
+	return err
 }
 
 // countLines counts the lines of a regular file for the progress bar's total and rewinds it;

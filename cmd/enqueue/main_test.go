@@ -76,6 +76,9 @@ func TestBadInputExitsTwoNamingTheField(t *testing.T) {
 		{"file missing", []string{"file", filepath.Join(dir, "nope.csv")}, "path:"},
 		{"file batch too big", []string{"file", "-", "--batch-size", "1001"}, "batch-size:"},
 		{"file concurrency zero", []string{"file", "-", "--concurrency", "0"}, "concurrency:"},
+		{"file bad default ttl", []string{"file", "-", "--ttl", "forever"}, "enqueue: ttl:"},
+		{"file bad default callback", []string{"file", "-", "--callback-url", "mailto:x@example.com"}, "enqueue: callback_url:"},
+		{"file key prefix too long", []string{"file", "-", "--idempotency-key", strings.Repeat("k", 125)}, "enqueue: idempotency_key:"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -272,17 +275,32 @@ func TestNetworkFailureExitsOne(t *testing.T) {
 	}
 }
 
-func TestTokenFile(t *testing.T) {
+func TestTokenSources(t *testing.T) {
 	t.Parallel()
-	g := newFakeGateway(t)
-	g.token = "from-file"
-	path := filepath.Join(t.TempDir(), "token")
-	if err := os.WriteFile(path, []byte("from-file\n"), 0o600); err != nil {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "token")
+	if err := os.WriteFile(file, []byte("good-token\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	r := runCLI(t, map[string]string{"VOICEQUEUE_API_TOKEN": "env-loses"}, "", "verify", "--to", "+8613800000001", "--token-file", path, "--api", g.URL())
-	if r.code != 0 {
-		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	tests := []struct {
+		name string
+		env  map[string]string
+		args []string
+	}{
+		{"--token-file beats the environment", map[string]string{"VOICEQUEUE_API_TOKEN": "env-loses"}, []string{"--token-file", file}},
+		{"VOICEQUEUE_API_TOKEN_FILE", map[string]string{"VOICEQUEUE_API_TOKEN": "env-loses", "VOICEQUEUE_API_TOKEN_FILE": file}, nil},
+		{"first of a rotation list", map[string]string{"VOICEQUEUE_API_TOKEN": " good-token , old-token"}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			g := newFakeGateway(t)
+			g.token = "good-token"
+			r := runCLI(t, tt.env, "", append([]string{"verify", "--to", "+8613800000001", "--api", g.URL()}, tt.args...)...)
+			if r.code != 0 {
+				t.Fatalf("exit %d: %s", r.code, r.stderr)
+			}
+		})
 	}
 }
 

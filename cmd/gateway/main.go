@@ -82,6 +82,7 @@ func run(ctx context.Context, args []string, getenv config.Getenv, stderr io.Wri
 			}
 		})
 	}
+	wg.Go(func() { gw.Run(ctx) })
 	log.Info("gateway started", "http_addr", cfg.HTTPAddr, "admin_addr", cfg.AdminAddr)
 	wg.Wait()
 	log.Info("gateway stopped")

@@ -11,11 +11,14 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/voicequeue/voicequeue/internal/app"
@@ -27,15 +30,15 @@ import (
 // bench holds what every target shares: the bench database on the real Redis, the secrets of
 // the run, the work directory (binaries, logs, profiles) and the logger.
 type bench struct {
-	redisURL string         // REDIS_URL with the bench database
-	rdb      *redis.Client  // the bench's own client (flush, INFO, MEMORY USAGE)
-	log      *slog.Logger   // warnings of every in-process component, to a file
-	dir      string         // work directory
-	profile  string         // directory for CPU profiles ("" = none)
-	bins     *binaries      // built on first use
-	sec      secrets        // credentials of the run
-	o        options        // sizes and switches
-	rp       *report        // results
+	redisURL string        // REDIS_URL with the bench database
+	rdb      *redis.Client // the bench's own client (flush, INFO, MEMORY USAGE)
+	log      *slog.Logger  // warnings of every in-process component, to a file
+	dir      string        // work directory
+	profile  string        // directory for CPU profiles ("" = none)
+	bins     *binaries     // built on first use
+	sec      secrets       // credentials of the run
+	o        options       // sizes and switches
+	rp       *report       // results
 	progress func(string, ...any)
 }
 
@@ -207,6 +210,7 @@ type stack struct {
 	gw     *app.Gateway
 	wk     *app.Worker
 	srv    *servers
+	reg    *prometheus.Registry
 
 	wkCancel context.CancelFunc
 	wkDone   chan struct{}
@@ -255,7 +259,7 @@ func (b *bench) newStack(o stackOptions) (*stack, error) {
 		_ = rdb.Close()
 		return nil, fmt.Errorf("new gateway: %w", err)
 	}
-	st := &stack{cfg: cfg, env: env, rdb: rdb, sim: sim, gw: gw, srv: newServers(b.log)}
+	st := &stack{cfg: cfg, env: env, rdb: rdb, sim: sim, gw: gw, srv: newServers(b.log), reg: reg}
 	if !o.NoWorker {
 		wk, err := app.NewWorker(cfg, deps, m, app.WorkerOptions{})
 		if err != nil {
@@ -371,11 +375,13 @@ func errorsJoin(errs ...error) error { return errors.Join(errs...) }
 type redisInfo struct {
 	commands int64   // total_commands_processed
 	cpu      float64 // used_cpu_user + used_cpu_sys, seconds
+	// usec and calls per command (INFO commandstats; commands run by scripts count too).
+	usec, calls map[string]int64
 }
 
 func (b *bench) redisInfo(ctx context.Context) redisInfo {
-	var ri redisInfo
-	raw, err := b.rdb.Info(ctx, "stats", "cpu").Result()
+	ri := redisInfo{usec: map[string]int64{}, calls: map[string]int64{}}
+	raw, err := b.rdb.Info(ctx, "stats", "cpu", "commandstats").Result()
 	if err != nil {
 		return ri
 	}
@@ -384,7 +390,44 @@ func (b *bench) redisInfo(ctx context.Context) redisInfo {
 	u, _ := strconv.ParseFloat(fields["used_cpu_user"], 64)
 	s, _ := strconv.ParseFloat(fields["used_cpu_sys"], 64)
 	ri.cpu = u + s
+	for k, v := range fields {
+		name, ok := strings.CutPrefix(k, "cmdstat_")
+		if !ok {
+			continue
+		}
+		for _, kv := range strings.Split(v, ",") {
+			key, val, _ := strings.Cut(kv, "=")
+			n, _ := strconv.ParseInt(val, 10, 64)
+			switch key {
+			case "calls":
+				ri.calls[name] = n
+			case "usec":
+				ri.usec[name] = n
+			}
+		}
+	}
 	return ri
+}
+
+// topCommands lists the commands that took the most Redis time between two readings, per job.
+func (a redisInfo) topCommands(b redisInfo, jobs, n int) string {
+	type row struct {
+		name        string
+		usec, calls int64
+	}
+	var rows []row
+	for k, v := range b.usec {
+		if d := v - a.usec[k]; d > 0 {
+			rows = append(rows, row{k, d, b.calls[k] - a.calls[k]})
+		}
+	}
+	sort.Slice(rows, func(i, j int) bool { return rows[i].usec > rows[j].usec })
+	var parts []string
+	for _, r := range rows[:min(n, len(rows))] {
+		parts = append(parts, fmt.Sprintf("%s %.2f calls %.0f µs", strings.ToUpper(r.name),
+			float64(r.calls)/float64(jobs), float64(r.usec)/float64(jobs)))
+	}
+	return strings.Join(parts, "; ")
 }
 
 func parseInfo(raw string) map[string]string {
@@ -400,3 +443,43 @@ func parseInfo(raw string) map[string]string {
 
 // diff returns the commands and Redis CPU seconds between two readings.
 func (a redisInfo) diff(b redisInfo) (int64, float64) { return b.commands - a.commands, b.cpu - a.cpu }
+
+// metrics summarises the product's counters whose names start with one of prefixes: each
+// non-zero series as name{labels}=value (histograms as count and mean).
+func (st *stack) metrics(prefixes ...string) string {
+	fams, err := st.reg.Gather()
+	if err != nil {
+		return err.Error()
+	}
+	var parts []string
+	for _, f := range fams {
+		name := strings.TrimPrefix(f.GetName(), "voicequeue_")
+		match := false
+		for _, p := range prefixes {
+			match = match || strings.HasPrefix(name, p)
+		}
+		if !match {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			var labels []string
+			for _, l := range m.GetLabel() {
+				labels = append(labels, l.GetName()+"="+l.GetValue())
+			}
+			series := name
+			if len(labels) > 0 {
+				series += "{" + strings.Join(labels, ",") + "}"
+			}
+			switch {
+			case m.GetCounter() != nil && m.GetCounter().GetValue() != 0:
+				parts = append(parts, series+"="+num(m.GetCounter().GetValue()))
+			case m.GetGauge() != nil && m.GetGauge().GetValue() != 0:
+				parts = append(parts, series+"="+num(m.GetGauge().GetValue()))
+			case m.GetHistogram() != nil && m.GetHistogram().GetSampleCount() > 0:
+				h := m.GetHistogram()
+				parts = append(parts, fmt.Sprintf("%s count=%d mean=%.4g", series, h.GetSampleCount(), h.GetSampleSum()/float64(h.GetSampleCount())))
+			}
+		}
+	}
+	return strings.Join(parts, "; ")
+}

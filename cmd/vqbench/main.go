@@ -51,8 +51,9 @@ var allTargets = []string{"pipeline", "verify", "push", "submit", "footprint", "
 type options struct {
 	targets []string
 
-	pipelineJobs int
-	pipelineConc int
+	pipelineJobs   int
+	pipelineConc   int
+	pipelineRounds int
 
 	verifyBulk   int
 	verifyRate   float64
@@ -93,23 +94,24 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	fs.StringVar(&redisURL, "redis-url", redisURL, "the real Redis (env REDIS_URL); only its host is used, with --db")
 	db := fs.Int("db", 15, "dedicated database number (1-15; flushed before and after, never 0)")
-	only := fs.String("only", strings.Join(allTargets, ","), "targets to run, comma-separated: "+strings.Join(allTargets, ", "))
+	only := fs.String("only", strings.Join(allTargets[:5], ","), "targets to run, comma-separated, from: "+strings.Join(allTargets, ", ")+" (caps is `make bench-caps`)")
 	dir := fs.String("dir", "", "work directory for binaries, logs and profiles (default: a new temp dir, removed unless --keep)")
 	keep := fs.Bool("keep", false, "keep the work directory")
 	profile := fs.String("cpuprofile", "", "write a CPU profile per in-process phase into this directory")
 	quick := fs.Bool("quick", false, "small sizes: a smoke test of the bench itself, not a measurement")
 
-	fs.IntVar(&o.pipelineJobs, "pipeline-jobs", 20_000, "1: jobs (and bare asynq tasks)")
+	fs.IntVar(&o.pipelineJobs, "pipeline-jobs", 10_000, "1: jobs (and bare asynq tasks)")
 	fs.IntVar(&o.pipelineConc, "pipeline-concurrency", 100, "1: worker concurrency (ours and bare asynq)")
+	fs.IntVar(&o.pipelineRounds, "pipeline-rounds", 2, "1: alternating rounds of bare and ours; each keeps its best")
 	fs.IntVar(&o.verifyBulk, "verify-bulk", 20_000, "2: bulk notify jobs in the backlog")
 	fs.Float64Var(&o.verifyRate, "verify-rate", 200, "2: the cap, calls/s (ours and the simulator's)")
 	fs.DurationVar(&o.verifyEvery, "verify-every", 100*time.Millisecond, "2: one verify job every")
-	fs.DurationVar(&o.verifyWindow, "verify-window", 0, "2: stop measuring after this long (0: until the backlog is drained)")
+	fs.DurationVar(&o.verifyWindow, "verify-window", 60*time.Second, "2: measure the first part of the drain only (0: until the backlog has drained)")
 	fs.IntVar(&o.verifyIdle, "verify-idle", 30, "2: verify jobs for the idle anchor (no backlog)")
 	fs.IntVar(&o.pushJobs, "push-jobs", 4_000, "3: jobs whose 4 status pushes and CDR are posted")
 	fs.IntVar(&o.pushConns, "push-connections", 32, "3: concurrent connections")
 	fs.IntVar(&o.submitLines, "submit-lines", 100_000, "4: lines in the file, jobs through the batch API")
-	fs.IntVar(&o.footprintJobs, "footprint-jobs", 10_000, "5: jobs run through the worker process")
+	fs.IntVar(&o.footprintJobs, "footprint-jobs", 5_000, "5: jobs run through the worker process")
 	fs.IntVar(&o.footprintConc, "footprint-concurrency", 100, "5: worker concurrency")
 	fs.IntVar(&o.footprintKeys, "footprint-sample", 1_000, "5: finished records sampled with MEMORY USAGE")
 	fs.IntVar(&o.capsJobs, "caps-jobs", 3_000, "caps: jobs")
@@ -209,14 +211,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		if !o.wants(t.name) || ctx.Err() != nil {
 			continue
 		}
-		t0 := time.Now()
-		b.progress("%s: start", t.name)
+		t0, load0 := time.Now(), loadAvg()
+		b.progress("%s: start (load average %s)", t.name, load0)
 		rs := t.run(ctx)
 		for _, r := range rs {
 			b.progress("%s", r.Line())
 		}
 		b.rp.add(rs...)
-		b.rp.note(t.name, "wall time of the target", "%.1f s", time.Since(t0).Seconds())
+		b.rp.note(t.name, "wall time, load average before → after", "%.1f s, %s → %s", time.Since(t0).Seconds(), load0, loadAvg())
 		if err := b.flush(context.WithoutCancel(ctx)); err != nil {
 			b.progress("%v", err)
 		}

@@ -68,6 +68,7 @@ type phaseResult struct {
 	cpu      time.Duration // this process, user+system
 	redisCPU float64       // seconds, the whole Redis server (other clients included)
 	commands int64         // commands the Redis server processed (other clients included)
+	ri0, ri1 redisInfo
 }
 
 func (p *phase) end(ctx context.Context) phaseResult {
@@ -77,8 +78,9 @@ func (p *phase) end(ctx context.Context) phaseResult {
 		pprof.StopCPUProfile()
 		_ = p.profile.Close()
 	}
-	cmds, rcpu := p.ri0.diff(p.b.redisInfo(ctx))
-	return phaseResult{wall: wall, cpu: cpu, redisCPU: rcpu, commands: cmds}
+	ri1 := p.b.redisInfo(ctx)
+	cmds, rcpu := p.ri0.diff(ri1)
+	return phaseResult{wall: wall, cpu: cpu, redisCPU: rcpu, commands: cmds, ri0: p.ri0, ri1: ri1}
 }
 
 // roundTrips counts the requests a go-redis client sends: one per command, one per pipeline.
@@ -117,3 +119,16 @@ func perJob(v float64, n int) float64 {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// loadAvg is the 1-minute load average (other users of the machine show here).
+func loadAvg() string {
+	raw, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(raw))
+	if len(f) == 0 {
+		return "?"
+	}
+	return f[0]
+}

@@ -15,10 +15,10 @@ import (
 type cmp int
 
 const (
-	atLeast cmp = iota // value ≥ bound
-	atMost             // value ≤ bound
-	below              // value < bound
-	ratioAtLeast       // ratio ≥ bound
+	atLeast      cmp = iota // value ≥ bound
+	atMost                  // value ≤ bound
+	below                   // value < bound
+	ratioAtLeast            // ratio ≥ bound
 )
 
 // result is one measured criterion: a value, the anchor it is measured against in the same run,

@@ -9,6 +9,9 @@ import (
 	"fmt"
 	"net/netip"
 	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"time"
 
@@ -60,9 +63,18 @@ type Config struct {
 	SlotLease          time.Duration
 	CalleeCaps         map[string]*string
 	Windows            map[string]*string
+	Redials            map[string]*int
+	RedialDelays       map[string]*time.Duration
 
 	LogLevel  string
 	LogFormat string
+
+	SpoolDir      string
+	SpoolMaxBytes int
+
+	BreakerThreshold   int
+	BreakerCooldown    time.Duration
+	BreakerMaxCooldown time.Duration
 }
 
 // Bind registers the settings on set. role is "gateway" or "worker" and only changes defaults.
@@ -121,10 +133,54 @@ func Bind(set *config.Set, role string) *Config {
 		set.String(window, "calling-window-"+g.name, "VOICEQUEUE_CALLING_WINDOW_"+upper, g.window, "local-time window in which "+g.name+" jobs dial, e.g. 08:00-21:00 (empty = any time)")
 		c.CalleeCaps[g.name], c.Windows[g.name] = caps, window
 	}
+	c.Redials, c.RedialDelays = map[string]*int{}, map[string]*time.Duration{}
+	for _, g := range []string{"notify", "bulk"} {
+		upper := strings.ToUpper(g)
+		n, d := new(int), new(time.Duration)
+		set.Int(n, "redials-"+g, "VOICEQUEUE_REDIALS_"+upper, 0, "how many times a busy or unanswered "+g+" job is called again (0 = never)")
+		set.Duration(d, "redial-delay-"+g, "VOICEQUEUE_REDIAL_DELAY_"+upper, 10*time.Minute, "delay before each redial of a "+g+" job")
+		c.Redials[g], c.RedialDelays[g] = n, d
+	}
+	set.String(&c.SpoolDir, "spool-dir", "VOICEQUEUE_SPOOL_DIR", "", "gateway: directory of the durable push spool used while Redis is unreachable, one per gateway process (default: voicequeue-spool-<port> in the temp dir; \"off\" disables it)")
+	set.Int(&c.SpoolMaxBytes, "spool-max-bytes", "VOICEQUEUE_SPOOL_MAX_BYTES", 64<<20, "gateway: size bound of the push spool; when full, pushes are answered 503")
+	set.Int(&c.BreakerThreshold, "breaker-threshold", "VOICEQUEUE_BREAKER_THRESHOLD", 10, "worker: consecutive transient provider failures that pause dialling")
+	set.Duration(&c.BreakerCooldown, "breaker-cooldown", "VOICEQUEUE_BREAKER_COOLDOWN", 10*time.Second, "worker: first pause after the breaker trips (doubles while the provider stays down)")
+	set.Duration(&c.BreakerMaxCooldown, "breaker-max-cooldown", "VOICEQUEUE_BREAKER_MAX_COOLDOWN", 2*time.Minute, "worker: longest pause of the breaker")
 	set.String(&c.LogLevel, "log-level", "VOICEQUEUE_LOG_LEVEL", "info", "debug, info, warn or error")
 	set.String(&c.LogFormat, "log-format", "VOICEQUEUE_LOG_FORMAT", "json", "json or text")
 	return c
 }
+
+// RedialPolicies returns the redial policy per group.
+func (c *Config) RedialPolicies() queue.RedialPolicies {
+	p := queue.RedialPolicies{}
+	for g, n := range c.Redials {
+		if n != nil && *n > 0 {
+			d := 10 * time.Minute
+			if c.RedialDelays[g] != nil {
+				d = *c.RedialDelays[g]
+			}
+			p[g] = queue.RedialPolicy{Max: *n, Delay: d}
+		}
+	}
+	return p
+}
+
+// SpoolPath returns the push spool directory ("" when disabled): VOICEQUEUE_SPOOL_DIR, or a
+// directory named after the gateway's listen address in the temp dir, so that two gateways on
+// one host never share one.
+func (c *Config) SpoolPath() string {
+	switch c.SpoolDir {
+	case "off":
+		return ""
+	case "":
+		return filepath.Join(os.TempDir(), "voicequeue-spool-"+unsafePath.ReplaceAllString(c.HTTPAddr, "_"))
+	default:
+		return c.SpoolDir
+	}
+}
+
+var unsafePath = regexp.MustCompile(`[^A-Za-z0-9.-]`)
 
 // Keys derived from the configuration.
 type Keys struct {

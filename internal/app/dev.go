@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -78,6 +79,12 @@ func RunDev(ctx context.Context, cfg *Config, log *slog.Logger, o DevOptions) er
 	cfg.PushBaseURL = apiBase
 	cfg.PushSecret = randomAlnum(24)
 	cfg.APITokens = ""
+	spoolDir, err := os.MkdirTemp("", "voicequeue-demo-spool-")
+	if err != nil {
+		return fmt.Errorf("spool dir: %w", err)
+	}
+	defer os.RemoveAll(spoolDir)
+	cfg.SpoolDir = spoolDir
 	if cfg.CallbackAllow == "" {
 		cfg.CallbackAllow = "127.0.0.0/8,::1/128" // demo callbacks may go to a local receiver
 	}
@@ -115,6 +122,7 @@ func RunDev(ctx context.Context, cfg *Config, log *slog.Logger, o DevOptions) er
 		}
 		serve("admin", httpserver.New("", gw.Admin, log), adminLn)
 	}
+	wg.Go(func() { gw.Run(ctx) })
 	wg.Go(func() {
 		if err := wk.Run(ctx); err != nil {
 			errc <- err

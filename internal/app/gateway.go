@@ -14,11 +14,13 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/voicequeue/voicequeue/internal/api"
+	"github.com/voicequeue/voicequeue/internal/breaker"
 	"github.com/voicequeue/voicequeue/internal/callback"
 	"github.com/voicequeue/voicequeue/internal/httpserver"
 	"github.com/voicequeue/voicequeue/internal/jobstatus"
 	"github.com/voicequeue/voicequeue/internal/queue"
 	"github.com/voicequeue/voicequeue/internal/ratelimit"
+	"github.com/voicequeue/voicequeue/internal/spool"
 	"github.com/voicequeue/voicequeue/internal/webhook"
 )
 
@@ -45,6 +47,8 @@ func (d *Deps) defaults() {
 
 // Metrics are the metric sets shared by the components of one process.
 type Metrics struct {
+	Spool    *spool.Metrics
+	Breaker  *breaker.Metrics
 	Limits   *ratelimit.Metrics
 	Queue    *queue.Metrics
 	Callback *callback.Metrics
@@ -57,6 +61,21 @@ type Gateway struct {
 	Admin   http.Handler // /healthz, /readyz, /metrics
 	Store   *jobstatus.Store
 	Submit  *queue.Submitter
+	spool   *spool.Spool
+	pushes  *callback.Handler
+	rdb     redis.UniversalClient
+}
+
+// Run does the gateway's background work until ctx ends: it replays spooled pushes whenever
+// Redis answers again. Then it closes the spool.
+func (g *Gateway) Run(ctx context.Context) {
+	if g.spool == nil {
+		return
+	}
+	g.spool.Run(ctx, 500*time.Millisecond, func(ctx context.Context) bool {
+		return g.rdb.Ping(ctx).Err() == nil
+	}, g.pushes.ApplySpooled)
+	_ = g.spool.Close()
 }
 
 // NewGateway assembles the gateway. m may be shared with a worker in the same process.
@@ -69,11 +88,16 @@ func NewGateway(cfg *Config, deps Deps, m *Metrics, dev bool) (*Gateway, error) 
 	guard := webhook.NewGuard(allow)
 	keys := cfg.Keys()
 	storeOpts := jobstatus.Options{Retention: cfg.Retention, Now: deps.Now}
+	store := jobstatus.New(deps.Redis, storeOpts)
+	redialer := queue.NewRedialer(queue.RedialerOptions{
+		Redis: deps.Redis, Store: store, Policies: cfg.RedialPolicies(),
+		Task: queue.TaskOptions{MaxAttempts: cfg.MaxAttempts}, Logger: deps.Logger, Now: deps.Now,
+	})
 	sub, err := queue.NewSubmitter(queue.SubmitterOptions{
 		Redis: deps.Redis, DefaultRegion: cfg.DefaultRegion, CodeKey: keys.Code,
 		CheckCallbackURL: guard.CheckURL, Logger: deps.Logger, Store: storeOpts,
 		Task: queue.TaskOptions{MaxAttempts: cfg.MaxAttempts}, CodeLength: cfg.CodeLength,
-		Metrics: m.Queue, Now: deps.Now,
+		Metrics: m.Queue, Now: deps.Now, Redialer: redialer,
 	})
 	if err != nil {
 		return nil, err
@@ -82,7 +106,6 @@ func NewGateway(cfg *Config, deps Deps, m *Metrics, dev bool) (*Gateway, error) 
 	if err != nil {
 		return nil, err
 	}
-	store := jobstatus.New(deps.Redis, storeOpts)
 	gate, err := newGate(cfg, deps.Redis, m.Limits, deps.Logger, deps.Now)
 	if err != nil {
 		return nil, err
@@ -92,8 +115,15 @@ func NewGateway(cfg *Config, deps Deps, m *Metrics, dev bool) (*Gateway, error) 
 		Notifier: newNotifier(cfg, deps),
 		Metrics:  m.Queue, Logger: deps.Logger,
 	}
-	pushes, err := callback.New(callback.Options{
-		Store: store, Tagger: queue.NewTagger(keys.UserData), Finisher: finisher,
+	var sp *spool.Spool
+	if dir := cfg.SpoolPath(); dir != "" {
+		sp, err = spool.Open(spool.Options{Dir: dir, MaxBytes: int64(cfg.SpoolMaxBytes), Logger: deps.Logger, Metrics: m.Spool, Now: deps.Now})
+		if err != nil {
+			return nil, fmt.Errorf("open push spool (VOICEQUEUE_SPOOL_DIR): %w", err)
+		}
+	}
+	pushes, err := callback.New(callback.Options{Spool: sp,
+		Store: store, Tagger: queue.NewTagger(keys.UserData), Finisher: finisher, Redialer: redialer,
 		Secret: cfg.PushSecret, Metrics: m.Callback, Logger: deps.Logger, Now: deps.Now,
 	})
 	if err != nil {
@@ -105,11 +135,21 @@ func NewGateway(cfg *Config, deps Deps, m *Metrics, dev bool) (*Gateway, error) 
 	rdb := deps.Redis
 	return &Gateway{
 		Handler: mux,
+		// Ready while Redis answers, or while the spool can still take pushes: a gateway that
+		// dropped out of the Service during a Redis outage would lose the status pushes the
+		// spool exists to keep.
 		Admin: httpserver.Admin(deps.Registry, func(ctx context.Context) error {
-			return rdb.Ping(ctx).Err()
+			err := rdb.Ping(ctx).Err()
+			if err != nil && sp != nil {
+				return nil
+			}
+			return err
 		}),
 		Store:  store,
 		Submit: sub,
+		spool:  sp,
+		pushes: pushes,
+		rdb:    rdb,
 	}, nil
 }
 
@@ -166,6 +206,8 @@ func newNotifier(cfg *Config, deps Deps) *WebhookNotifier {
 // NewMetrics registers every metric set on reg.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	return &Metrics{
+		Spool:    spool.NewMetrics(reg),
+		Breaker:  breaker.NewMetrics(reg),
 		Limits:   ratelimit.NewMetrics(reg),
 		Queue:    queue.NewMetrics(reg),
 		Callback: callback.NewMetrics(reg),

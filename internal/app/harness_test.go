@@ -9,11 +9,13 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/alicebob/miniredis/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
@@ -28,6 +30,7 @@ import (
 // on the real Redis (a database of the test's own), all on loopback.
 type harness struct {
 	t        *testing.T
+	mr       *miniredis.Miniredis // set when the harness runs on miniredis
 	rdb      redis.UniversalClient
 	sim      *voicesim.Simulator
 	api      string // gateway base URL
@@ -47,8 +50,9 @@ type harnessOptions struct {
 func newHarness(t *testing.T, o harnessOptions) *harness {
 	t.Helper()
 	var rdb redis.UniversalClient
+	var mr *miniredis.Miniredis
 	if o.mini {
-		_, rdb = testredis.Mini(t)
+		mr, rdb = testredis.Mini(t)
 	} else {
 		_, rdb = testredis.Real(t)
 	}
@@ -74,6 +78,7 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 		ProviderTimeout: 2 * time.Second, RateBackoff: 200 * time.Millisecond, DialResolve: 3 * time.Second,
 		VerifyPreTone: "verify_pre.wav", VerifyTimes: 2, CodeLength: 6,
 		CallbackAllow:     "127.0.0.1/32",
+		SpoolDir:          t.TempDir(),
 		TaskCheckInterval: 20 * time.Millisecond, DelayedTaskCheckInterval: 100 * time.Millisecond,
 	}
 	if o.cfg != nil {
@@ -98,16 +103,20 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
+	gwDone := make(chan struct{})
+	go func() { gw.Run(ctx); close(gwDone) }()
 	go func() { done <- wk.Run(ctx) }()
 	t.Cleanup(func() {
 		cancel()
 		<-done
+		<-gwDone
 		gwSrv.Close()
 		_ = sim.Close()
 		simSrv.Close()
 		hooks.close()
+		checkLogsLeakNothing(t, logs.String(), cfg)
 	})
-	return &harness{t: t, rdb: rdb, sim: sim, api: gwSrv.URL, token: "e2e-producer-token-0123456789",
+	return &harness{t: t, mr: mr, rdb: rdb, sim: sim, api: gwSrv.URL, token: "e2e-producer-token-0123456789",
 		cfg: cfg, hooks: hooks, logs: logs, registry: reg}
 }
 
@@ -253,6 +262,32 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
+// leakPatterns are what must never appear in a log line: full phone numbers of the tests (they
+// all start +86138000… or are the display number) and the verification codes the tests give.
+var leakPatterns = regexp.MustCompile(`13800000\d{3}|8675500000001|\b4711\b`)
+
+// checkLogsLeakNothing asserts that no log line (at debug level, from every component: gateway,
+// worker, asynq, simulator) holds a secret, a token, a verification code or a full phone number.
+func checkLogsLeakNothing(t *testing.T, logs string, cfg *app.Config) {
+	t.Helper()
+	secrets := map[string]string{
+		"app secret": cfg.AppSecret, "push secret": cfg.PushSecret, "API token": cfg.APITokens,
+	}
+	for i, line := range strings.Split(logs, "\n") {
+		for what, s := range secrets {
+			if s != "" && strings.Contains(line, s) {
+				t.Errorf("log line %d holds the %s: %s", i+1, what, line)
+			}
+		}
+		if m := leakPatterns.FindString(line); m != "" {
+			t.Errorf("log line %d holds %q (a phone number or code): %s", i+1, m, line)
+		}
+	}
+	if !strings.Contains(logs, `"level":"DEBUG"`) {
+		t.Error("no debug lines were logged: the leak check saw too little")
+	}
+}
+
 func states(rec jobstatus.Record) string {
 	var s []string
 	for _, e := range rec.Events {
@@ -262,3 +297,5 @@ func states(rec jobstatus.Record) string {
 }
 
 var _ = fmt.Sprintf
+
+func stringsReader(s string) io.Reader { return strings.NewReader(s) }

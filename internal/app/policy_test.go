@@ -38,3 +38,32 @@ func TestCalleeCapOverAPI(t *testing.T) {
 		t.Errorf("throttled counter %v, want 1", c)
 	}
 }
+
+// TestRedials: a busy notify job is called again as new attempts of the same job, up to the
+// policy's count, each visible in its events; an answered job is never redialled.
+func TestRedials(t *testing.T) {
+	redials, delay := 2, 50*time.Millisecond
+	h := newHarness(t, harnessOptions{cfg: func(c *app.Config) {
+		c.Redials = map[string]*int{"notify": &redials}
+		c.RedialDelays = map[string]*time.Duration{"notify": &delay}
+	}})
+	busy := h.submit(map[string]any{"kind": "notify", "to": "+8613800000486", "voice_file": "a.wav", "callback_url": h.hooks.url("/hook")})
+	answered := h.submit(map[string]any{"kind": "notify", "to": "+8613800000031", "voice_file": "a.wav"})
+	rec := h.waitFor(busy, 20*time.Second, func(r jobstatus.Record) bool {
+		return r.State == jobstatus.StateBusy && r.Attempts == 3 && r.CDR != nil
+	})
+	want := "queued,dispatching,calling,busy,queued,dispatching,calling,busy,queued,dispatching,calling,busy"
+	if got := states(rec); got != want {
+		t.Errorf("events %s\nwant   %s", got, want)
+	}
+	if n := h.callsFor(busy); n != 3 {
+		t.Errorf("simulator saw %d calls, want 3 (1 + 2 redials)", n)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if n := len(h.hooks.get(busy)); n != 1 {
+		t.Errorf("%d webhooks, want 1 (only the real end)", n)
+	}
+	if rec := h.waitSettled(answered, true); rec.State != jobstatus.StateCompleted || h.callsFor(answered) != 1 {
+		t.Errorf("answered job: %s with %d calls", rec.State, h.callsFor(answered))
+	}
+}

@@ -264,7 +264,7 @@ func (h *harness) dataKeys() int {
 	return n
 }
 
-// counter reads one sample of a counter from the registry (0 when absent).
+// counter sums the samples of a counter (or gauge) whose labels match (0 when absent).
 func counter(t *testing.T, reg prometheus.Gatherer, name string, labels map[string]string) float64 {
 	t.Helper()
 	mfs, err := reg.Gather()
@@ -275,6 +275,7 @@ func counter(t *testing.T, reg prometheus.Gatherer, name string, labels map[stri
 		if mf.GetName() != name {
 			continue
 		}
+		sum := 0.0
 	next:
 		for _, m := range mf.GetMetric() {
 			for _, lp := range m.GetLabel() {
@@ -282,8 +283,9 @@ func counter(t *testing.T, reg prometheus.Gatherer, name string, labels map[stri
 					continue next
 				}
 			}
-			return m.GetCounter().GetValue()
+			sum += m.GetCounter().GetValue() + m.GetGauge().GetValue()
 		}
+		return sum
 	}
 	return 0
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/voicequeue/voicequeue/internal/breaker"
 	"github.com/voicequeue/voicequeue/internal/httpserver"
 	"github.com/voicequeue/voicequeue/internal/jobstatus"
 	"github.com/voicequeue/voicequeue/internal/queue"
@@ -64,12 +65,16 @@ func NewWorker(cfg *Config, deps Deps, m *Metrics, o WorkerOptions) (*Worker, er
 		Notifier: newNotifier(cfg, deps),
 		Metrics:  m.Queue, Logger: deps.Logger,
 	}
+	brk := breaker.New(deps.Redis, breaker.Options{
+		Threshold: cfg.BreakerThreshold, Cooldown: cfg.BreakerCooldown, MaxCooldown: cfg.BreakerMaxCooldown,
+		Logger: deps.Logger, Metrics: m.Breaker, Now: deps.Now,
+	})
 	status, fee := cfg.PushURLs()
 	handler, err := queue.NewHandler(queue.HandlerOptions{
 		Store: store, Dialer: client, Tagger: queue.NewTagger(keys.UserData), Sealer: sealer,
 		DisplayNumber: cfg.DisplayNumber, StatusURL: status, FeeURL: fee,
 		VerifyPreTone: cfg.VerifyPreTone, VerifyPosTone: cfg.VerifyPosTone, VerifyTimes: cfg.VerifyTimes,
-		Gate: gate, Finisher: finisher, Pauser: inspector, DialResolveTimeout: cfg.DialResolve,
+		Gate: gate, Breaker: brk, Finisher: finisher, Pauser: inspector, DialResolveTimeout: cfg.DialResolve,
 		RateBackoff: cfg.RateBackoff, Metrics: m.Queue, Logger: deps.Logger, Now: deps.Now,
 	})
 	if err != nil {

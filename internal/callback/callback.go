@@ -15,6 +15,7 @@ import (
 
 	"github.com/voicequeue/voicequeue/internal/jobstatus"
 	"github.com/voicequeue/voicequeue/internal/queue"
+	"github.com/voicequeue/voicequeue/internal/spool"
 	"github.com/voicequeue/voicequeue/internal/voice"
 )
 
@@ -26,6 +27,11 @@ type Options struct {
 	Store    *jobstatus.Store
 	Tagger   *queue.Tagger
 	Finisher *queue.Finisher
+	// Redialer calls busy or unanswered notify jobs again by policy (nil: never).
+	Redialer *queue.Redialer
+	// Spool, when set, keeps pushes that could not be recorded (Redis unreachable) on local
+	// disk, answers the platform 200, and replays them in order once Redis is back.
+	Spool *spool.Spool
 	// Secret is the path secret of the push URLs: /callbacks/{Secret}/status and …/fee.
 	Secret  string
 	Metrics *Metrics
@@ -98,8 +104,19 @@ func (h *Handler) status(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	result, err := h.applyStatus(r.Context(), push)
+	// While older pushes wait in the spool, newer ones queue behind them: applying a disconnect
+	// before its spooled answer would read the call as unanswered.
+	if h.o.Spool != nil && h.o.Spool.Len() > 0 {
+		h.spoolOr503(w, "status", body)
+		return
+	}
+	result, err := h.applyStatus(r.Context(), push, h.o.Now().UTC())
 	if err != nil {
+		if h.o.Spool != nil {
+			h.log.Warn("status push not recorded: spooling it", "event", push.EventType, "err", err)
+			h.spoolOr503(w, "status", body)
+			return
+		}
 		h.log.Error("record status push", "event", push.EventType, "err", err)
 		h.o.Metrics.push("status", "error")
 		http.Error(w, "push not recorded", http.StatusServiceUnavailable)
@@ -107,6 +124,60 @@ func (h *Handler) status(w http.ResponseWriter, r *http.Request) {
 	}
 	h.o.Metrics.push("status", result)
 	w.WriteHeader(http.StatusOK)
+}
+
+// spoolOr503 appends a push to the spool and answers 200, or 503 when the spool is full or
+// failing (the platform re-sends CDRs; a lost status push is reconciled by its CDR).
+func (h *Handler) spoolOr503(w http.ResponseWriter, kind string, body []byte) {
+	if err := h.o.Spool.Append(kind, body); err != nil {
+		h.log.Error("spool push", "kind", kind, "err", err)
+		h.o.Metrics.push(kind, "error")
+		http.Error(w, "push not recorded", http.StatusServiceUnavailable)
+		return
+	}
+	h.o.Metrics.push(kind, "spooled")
+	if kind == "fee" {
+		writeFeeOK(w)
+		return
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+func writeFeeOK(w http.ResponseWriter) {
+	w.Header().Set("Content-Type", voice.ContentType)
+	_, _ = io.WriteString(w, `{"resultcode":"0","resultdesc":"Success"}`)
+}
+
+// ApplySpooled records one spooled push (the spool's replay function). A push that no longer
+// parses is skipped; a store error stops the replay, to be tried again later.
+func (h *Handler) ApplySpooled(ctx context.Context, r spool.Record) error {
+	switch r.Kind {
+	case "status":
+		push, err := voice.ParseStatusPush(r.Body)
+		if err != nil {
+			return fmt.Errorf("%w: %v", spool.ErrSkip, err)
+		}
+		result, err := h.applyStatus(ctx, push, r.At.UTC())
+		if err != nil {
+			return err
+		}
+		h.o.Metrics.push("status", result)
+	case "fee":
+		push, err := voice.ParseFeePush(r.Body)
+		if err != nil {
+			return fmt.Errorf("%w: %v", spool.ErrSkip, err)
+		}
+		for i := range push.FeeLst {
+			result, err := h.applyCDR(ctx, &push.FeeLst[i], r.At.UTC())
+			if err != nil {
+				return err
+			}
+			h.o.Metrics.push("fee", result)
+		}
+	default:
+		return fmt.Errorf("%w: unknown kind %q", spool.ErrSkip, r.Kind)
+	}
+	return nil
 }
 
 func (h *Handler) fee(w http.ResponseWriter, r *http.Request) {
@@ -122,11 +193,21 @@ func (h *Handler) fee(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
+	if h.o.Spool != nil && h.o.Spool.Len() > 0 {
+		h.spoolOr503(w, "fee", body)
+		return
+	}
+	now := h.o.Now().UTC()
 	for i := range push.FeeLst {
-		result, err := h.applyCDR(r.Context(), &push.FeeLst[i])
+		result, err := h.applyCDR(r.Context(), &push.FeeLst[i], now)
 		if err != nil {
-			// Answer an error so the platform re-sends the whole push; records already applied
-			// are idempotent.
+			if h.o.Spool != nil {
+				// Records already applied are idempotent, so the whole push is spooled.
+				h.log.Warn("CDR not recorded: spooling the push", "err", err)
+				h.spoolOr503(w, "fee", body)
+				return
+			}
+			// Answer an error so the platform re-sends the whole push.
 			h.log.Error("record CDR", "err", err)
 			h.o.Metrics.push("fee", "error")
 			http.Error(w, "CDR not recorded", http.StatusServiceUnavailable)
@@ -134,8 +215,7 @@ func (h *Handler) fee(w http.ResponseWriter, r *http.Request) {
 		}
 		h.o.Metrics.push("fee", result)
 	}
-	w.Header().Set("Content-Type", voice.ContentType)
-	_, _ = io.WriteString(w, `{"resultcode":"0","resultdesc":"Success"}`)
+	writeFeeOK(w)
 }
 
 // Push outcomes, the bounded values of the metric's outcome label.
@@ -172,7 +252,7 @@ func (h *Handler) resolve(ctx context.Context, userData, sessionID string) (queu
 	}
 }
 
-func (h *Handler) applyStatus(ctx context.Context, push *voice.StatusPush) (string, error) {
+func (h *Handler) applyStatus(ctx context.Context, push *voice.StatusPush, at time.Time) (string, error) {
 	info := push.StatusInfo
 	ref, result, err := h.resolve(ctx, info.UserData, info.SessionID)
 	if err != nil || result != "" {
@@ -188,9 +268,10 @@ func (h *Handler) applyStatus(ctx context.Context, push *voice.StatusPush) (stri
 	if ref.Attempt >= 0 && ref.Attempt < rec.Attempts {
 		return resultStale, nil // a push of an earlier attempt of a redialled job
 	}
-	// Events carry our receive time: it is monotonic with the worker's events and precise to the
-	// millisecond, where the platform's timestamp has whole seconds (the CDR keeps its times).
-	t := jobstatus.Transition{At: h.o.Now().UTC(), Source: "status_push", SessionID: info.SessionID, Attempt: max(ref.Attempt, 0)}
+	// Events carry our receive time (or, replayed from the spool, the time the push was spooled):
+	// it is monotonic with the worker's events and precise to the millisecond, where the
+	// platform's timestamp has whole seconds (the CDR keeps its own times).
+	t := jobstatus.Transition{At: at, Source: "status_push", SessionID: info.SessionID, Attempt: max(ref.Attempt, 0)}
 	switch push.EventType {
 	case voice.EventCallout:
 		t.To = jobstatus.StateCalling
@@ -218,7 +299,7 @@ func (h *Handler) applyStatus(ctx context.Context, push *voice.StatusPush) (stri
 	return h.apply(ctx, ref.JobID, t)
 }
 
-func (h *Handler) applyCDR(ctx context.Context, f *voice.FeeInfo) (string, error) {
+func (h *Handler) applyCDR(ctx context.Context, f *voice.FeeInfo, at time.Time) (string, error) {
 	ref, result, err := h.resolve(ctx, f.UserData, f.SessionID)
 	if err != nil || result != "" {
 		return result, err
@@ -238,7 +319,6 @@ func (h *Handler) applyCDR(ctx context.Context, f *voice.FeeInfo) (string, error
 		end := f.CallEndTime.Time
 		cdr.EndedAt = &end
 	}
-	at := h.o.Now().UTC()
 	h.o.Metrics.callDuration(f.TalkTime(), outcome)
 	return h.apply(ctx, ref.JobID, jobstatus.Transition{
 		To: StateForOutcome(outcome), At: at, Source: "cdr_push", SessionID: f.SessionID,
@@ -255,8 +335,17 @@ func (h *Handler) apply(ctx context.Context, jobID string, t jobstatus.Transitio
 		return "", err
 	}
 	if out.BecameFinal {
-		h.log.Info("job ended", "job_id", jobID, "state", rec.State, "source", t.Source)
-		h.o.Finisher.Finish(context.WithoutCancel(ctx), rec)
+		ctx := context.WithoutCancel(ctx)
+		redialed, err := h.o.Redialer.MaybeRedial(ctx, rec)
+		if err != nil {
+			h.log.Error("redial", "job_id", jobID, "err", err)
+		}
+		if redialed {
+			h.o.Finisher.Release(ctx, jobID)
+		} else {
+			h.log.Info("job ended", "job_id", jobID, "state", rec.State, "source", t.Source)
+			h.o.Finisher.Finish(ctx, rec)
+		}
 	}
 	if !out.Changed {
 		return resultDuplicate, nil

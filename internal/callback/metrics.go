@@ -29,7 +29,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 	reg.MustRegister(m.pushes, m.duration)
 	for _, typ := range []string{"status", "fee"} {
-		for _, o := range []string{resultAccepted, resultDuplicate, resultForged, resultUnknownJob, resultStale, "malformed", "error"} {
+		for _, o := range []string{resultAccepted, resultDuplicate, resultForged, resultUnknownJob, resultStale, "malformed", "error", "spooled"} {
 			m.pushes.WithLabelValues(typ, o)
 		}
 	}

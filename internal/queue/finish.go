@@ -52,6 +52,16 @@ type Finisher struct {
 	Logger   *slog.Logger
 }
 
+// Release frees the call slot of a job whose call ended without the job ending (a redial).
+func (f *Finisher) Release(ctx context.Context, jobID string) {
+	if f == nil || f.Gate == nil {
+		return
+	}
+	if err := f.Gate.Release(ctx, jobID); err != nil && f.Logger != nil {
+		f.Logger.Warn("release call slot", "job_id", jobID, "err", err)
+	}
+}
+
 // Finish runs the end-of-job steps for rec, which has just become final. Errors are logged, not
 // returned: the state change already happened and must not be undone by a side effect failing.
 func (f *Finisher) Finish(ctx context.Context, rec jobstatus.Record) {

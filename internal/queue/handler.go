@@ -39,8 +39,10 @@ type HandlerOptions struct {
 	VerifyPreTone, VerifyPosTone string
 	VerifyTimes                  int
 	Gate                         Gate
-	Finisher                     *Finisher
-	Pauser                       QueuePauser
+	// Breaker pauses dialling after a run of transient provider failures (nil: never).
+	Breaker  Breaker
+	Finisher *Finisher
+	Pauser   QueuePauser
 	// DialResolveTimeout is how long a redelivered task whose dial was already recorded waits for
 	// the provider's pushes before the job ends `unknown` (default 2 min).
 	DialResolveTimeout time.Duration
@@ -51,6 +53,13 @@ type HandlerOptions struct {
 	Metrics     *Metrics
 	Logger      *slog.Logger
 	Now         func() time.Time
+}
+
+// Breaker is the circuit breaker of provider outages (internal/breaker satisfies it).
+type Breaker interface {
+	Allow(ctx context.Context) (ok bool, retryAfter time.Duration)
+	Success(ctx context.Context)
+	Failure(ctx context.Context)
 }
 
 // Handler places the calls of voice tasks. It implements asynq.Handler.
@@ -134,6 +143,12 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		return h.end(ctx, log, job, jobstatus.StateExpired, "ttl passed before dispatch", rec.Attempts)
 	}
 
+	if h.o.Breaker != nil {
+		if ok, wait := h.o.Breaker.Allow(ctx); !ok {
+			// The provider is failing: wait out the cool-down without using an attempt.
+			return h.reschedule("breaker", max(wait, time.Second))
+		}
+	}
 	attempt := rec.Attempts + 1
 	if h.o.Gate != nil {
 		adm, err := h.o.Gate.Admit(ctx, job, attempt)
@@ -181,6 +196,14 @@ func (h *Handler) dial(ctx context.Context, log *slog.Logger, job Job, attempt i
 	}
 	now := h.o.Now().UTC()
 	h.o.Metrics.provider(api, class, code, now.Sub(start))
+	if h.o.Breaker != nil {
+		switch {
+		case class == voice.ClassTransient || class == voice.ClassAmbiguous:
+			h.o.Breaker.Failure(reqCtx)
+		case err == nil || (apiErr != nil && apiErr.HTTPStatus != 0):
+			h.o.Breaker.Success(reqCtx) // the platform answered
+		}
+	}
 	log = log.With("attempt", attempt, "class", class)
 
 	switch class {
@@ -208,8 +231,8 @@ func (h *Handler) dial(ctx context.Context, log *slog.Logger, job Job, attempt i
 		return h.reschedule("rate", h.o.RateBackoff)
 	case voice.ClassTransient:
 		retried, _ := asynq.GetRetryCount(ctx)
-		maxRetry, _ := asynq.GetMaxRetry(ctx)
-		if retried >= maxRetry {
+		maxRetry, known := asynq.GetMaxRetry(ctx)
+		if known && retried >= maxRetry {
 			log.Warn("transient failures used every attempt", "err", err)
 			return h.finalAfterDial(ctx, log, job, jobstatus.StateFailed, "attempts exhausted: "+describe(err), attempt)
 		}

@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -38,6 +39,8 @@ type SubmitterOptions struct {
 	CodeLength int
 	Metrics    *Metrics
 	Now        func() time.Time
+	// Redialer keeps the payloads of jobs that may be redialled (nil: no redials).
+	Redialer *Redialer
 }
 
 // Submitter validates producers' requests, records each job and enqueues its task. The gateway
@@ -52,6 +55,8 @@ type Submitter struct {
 	metrics   *Metrics
 	log       *slog.Logger
 	now       func() time.Time
+	redialer  *Redialer
+	retention time.Duration
 }
 
 // SubmitResult is the outcome of one accepted submission.
@@ -105,6 +110,8 @@ func NewSubmitter(o SubmitterOptions) (*Submitter, error) {
 		metrics:   o.Metrics,
 		log:       o.Logger.With("component", "submitter"),
 		now:       o.Now,
+		redialer:  o.Redialer,
+		retention: cmp.Or(o.Store.Retention, jobstatus.DefaultRetention),
 	}, nil
 }
 
@@ -166,6 +173,9 @@ func (s *Submitter) submit(ctx context.Context, job Job, code string) (SubmitRes
 	}
 	task, err := NewTask(job, s.task)
 	if err != nil {
+		return SubmitResult{}, err
+	}
+	if err := s.redialer.keepPayload(ctx, job, task.Payload(), s.retention); err != nil {
 		return SubmitResult{}, err
 	}
 	if _, err := s.client.EnqueueContext(ctx, task); err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
