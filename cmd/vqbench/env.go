@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -40,6 +41,7 @@ type bench struct {
 	o        options       // sizes and switches
 	rp       *report       // results
 	progress func(string, ...any)
+	stacks   int // in-process stacks built so far
 }
 
 // secrets are generated per run; nothing here is a real credential.
@@ -214,6 +216,8 @@ type stack struct {
 
 	wkCancel context.CancelFunc
 	wkDone   chan struct{}
+	gwCancel context.CancelFunc
+	gwDone   chan struct{}
 }
 
 func (b *bench) newStack(o stackOptions) (*stack, error) {
@@ -228,6 +232,10 @@ func (b *bench) newStack(o stackOptions) (*stack, error) {
 	}
 	simURL, gwURL := "http://"+simLn.Addr().String(), "http://"+gwLn.Addr().String()
 	env := b.baseEnv(simURL, gwURL)
+	// The gateway's push spool (used while Redis is unreachable) gets a directory of its own:
+	// its default is named after the listen address, which in-process stacks do not set.
+	b.stacks++
+	env["VOICEQUEUE_SPOOL_DIR"] = filepath.Join(b.dir, fmt.Sprintf("spool-%d", b.stacks))
 	for k, v := range o.Env {
 		env[k] = v
 	}
@@ -268,6 +276,12 @@ func (b *bench) newStack(o stackOptions) (*stack, error) {
 		}
 		st.wk = wk
 	}
+	gwCtx, gwCancel := context.WithCancel(context.Background())
+	st.gwCancel, st.gwDone = gwCancel, make(chan struct{})
+	go func() {
+		defer close(st.gwDone)
+		gw.Run(gwCtx) // replays spooled pushes; closes the spool at the end
+	}()
 	st.tap = newTap(sim.Handler())
 	st.simURL = st.srv.serve(simLn, st.tap)
 	st.gwURL = st.srv.serve(gwLn, gw.Handler)
@@ -292,6 +306,8 @@ func (st *stack) close() {
 	}
 	_ = st.sim.Close()
 	st.srv.stop()
+	st.gwCancel()
+	<-st.gwDone
 	_ = st.rdb.Close()
 }
 

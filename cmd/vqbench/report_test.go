@@ -156,3 +156,34 @@ func Example() {
 	fmt.Println(r.Line())
 	// Output: bench: verify_p99_ms value=188 anchor=80.90 ratio=2.318 target=value<250 ok=true
 }
+
+func TestPctMissing(t *testing.T) {
+	d := func(ms ...int) []time.Duration {
+		out := make([]time.Duration, len(ms))
+		for i, v := range ms {
+			out[i] = time.Duration(v) * time.Millisecond
+		}
+		return out
+	}
+	tests := []struct {
+		name    string
+		dialled []time.Duration
+		missing int
+		p       float64
+		want    float64
+	}{
+		{"none missing", d(30, 10, 20), 0, 100, 30},
+		{"median unaffected", d(10, 20, 30), 1, 50, 20},
+		{"rank on a missing job", d(10, 20, 30), 1, 99, math.Inf(1)},
+		{"all missing", nil, 2, 50, math.Inf(1)},
+		{"nothing at all", nil, 0, 50, math.NaN()},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := pctMissing(tt.dialled, tt.missing, tt.p)
+			if got != tt.want && !(math.IsNaN(got) && math.IsNaN(tt.want)) {
+				t.Errorf("pctMissing = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}

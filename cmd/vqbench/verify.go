@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -122,12 +124,10 @@ func (b *bench) verify(ctx context.Context) []result {
 	if len(ttd) == 0 {
 		return fail(fmt.Errorf("no verify job reached the provider (%d missing)", missing))
 	}
-	// A verify job that never reached the provider counts as slower than any that did.
-	for range missing {
-		ttd = append(ttd, time.Hour)
-	}
-	p50, p99, worst := percentile(ttd, 50), percentile(ttd, 99), percentile(ttd, 100)
-	ip50, ip99 := percentile(idleTTD, 50), percentile(idleTTD, 99)
+	// A verify job that did not reach the provider within the run counts as slower than any that
+	// did: a percentile that falls on one is +Inf.
+	p50, p99, worst := pctMissing(ttd, missing, 50), pctMissing(ttd, missing, 99), pctMissing(ttd, missing, 100)
+	ip50, ip99 := pctMissing(idleTTD, idleMissing, 50), pctMissing(idleTTD, idleMissing, 99)
 
 	perSec := windowCounts(stats.CallsPerSecond, firstBulk, lastBulk)
 	mean := meanOf(perSec)
@@ -135,10 +135,10 @@ func (b *bench) verify(ctx context.Context) []result {
 	for _, n := range stats.OverCapRefusals {
 		refusals += n
 	}
-	b.rp.note("2 verify", "time-to-dial under backlog", "%d verify jobs: p50 %.1f ms, p99 %.1f ms, max %.1f ms, not dialled %d",
-		len(ttd), ms(p50), ms(p99), ms(worst), missing)
-	b.rp.note("2 verify", "time-to-dial, no backlog (anchor)", "%d verify jobs: p50 %.1f ms, p99 %.1f ms, not dialled %d",
-		len(idleTTD), ms(ip50), ms(ip99), idleMissing)
+	b.rp.note("2 verify", "time-to-dial under backlog", "%d verify jobs: p50 %.1f ms, p99 %.1f ms, max %.1f ms; not dialled by the end of the run %d",
+		len(ttd)+missing, p50, p99, worst, missing)
+	b.rp.note("2 verify", "time-to-dial, no backlog (anchor)", "%d verify jobs: p50 %.1f ms, p99 %.1f ms; not dialled %d",
+		len(idleTTD)+idleMissing, ip50, ip99, idleMissing)
 	b.rp.note("2 verify", "bulk drained", "%d of %d bulk calls in %.1f s; calls per whole second: %s",
 		drained, b.o.verifyBulk, lastBulk.Sub(firstBulk).Seconds(), joinInts(perSec, 12))
 	b.rp.note("2 verify", "simulator", "max calls in any 1 s window %d (cap %s); over-cap refusals %v; all refusals %v",
@@ -147,8 +147,8 @@ func (b *bench) verify(ctx context.Context) []result {
 	b.rp.note("2 verify", "settings", "VOICEQUEUE_CALL_RATE=%s burst %d reserve %.2f, concurrency %d, TaskCheckInterval %v, DelayedTaskCheckInterval %v, LimitMaxWait %v; simulator --rate %s --speed 20",
 		num(rate), cfg.CallBurst, cfg.RateReserve, cfg.Concurrency, cfg.TaskCheckInterval, cfg.DelayedTaskCheckInterval, cfg.LimitMaxWait, num(rate))
 	return []result{
-		{Target: 2, Name: "verify_p99_ms", Value: ms(p99), Anchor: ms(ip99), Cmp: below, Bound: 250,
-			Detail: fmt.Sprintf("p50 %.1f ms; anchor: p99 with no backlog", ms(p50))},
+		{Target: 2, Name: "verify_p99_ms", Value: p99, Anchor: ip99, Cmp: below, Bound: 250,
+			Detail: fmt.Sprintf("p50 %.1f ms, %d of %d not dialled; anchor: p99 with no backlog", p50, missing, len(ttd)+missing)},
 		{Target: 2, Name: "verify_cap_used_calls_per_second", Value: mean, Anchor: rate, Cmp: ratioAtLeast, Bound: 0.95,
 			Detail: fmt.Sprintf("mean over %d whole seconds of the drain; %d over-cap refusals", len(perSec), refusals)},
 	}
@@ -312,4 +312,20 @@ func (p *verifyProducer) timesToDial(accepted map[string]time.Time) ([]time.Dura
 		out = append(out, at.Sub(start))
 	}
 	return out, missing
+}
+
+// pctMissing is the p-th percentile in ms (nearest rank) of the dialled times plus missing jobs
+// that count as slower than all of them (+Inf when the rank falls on one).
+func pctMissing(dialled []time.Duration, missing int, p float64) float64 {
+	total := len(dialled) + missing
+	if total == 0 {
+		return math.NaN()
+	}
+	rank := min(max(int(math.Ceil(p/100*float64(total))), 1), total)
+	if rank > len(dialled) {
+		return math.Inf(1)
+	}
+	s := slices.Clone(dialled)
+	slices.Sort(s)
+	return ms(s[rank-1])
 }

@@ -72,12 +72,17 @@ func (a *API) Auth(next http.Handler) http.Handler {
 			return
 		}
 		given, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok {
+			// A browser (the queue UI) sends the token as the password of Basic auth.
+			_, given, ok = r.BasicAuth()
+		}
 		valid := 0
 		for _, t := range a.o.Tokens {
 			valid |= subtle.ConstantTimeCompare([]byte(given), []byte(t))
 		}
 		if !ok || valid != 1 {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="voicequeue"`)
+			w.Header().Add("WWW-Authenticate", `Basic realm="voicequeue"`)
 			writeJSON(w, http.StatusUnauthorized, errorBody{Error: "missing or invalid bearer token"})
 			return
 		}
@@ -166,36 +171,10 @@ func (a *API) batch(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	var env struct {
-		Jobs []json.RawMessage `json:"jobs"`
-	}
-	if err := json.Unmarshal(body, &env); err != nil {
-		a.fail(w, &queue.FieldError{Field: "jobs", Message: "body must be {\"jobs\": [ … ]}: " + err.Error()})
+	reqs, index, results, err := decodeBatch(body)
+	if err != nil {
+		a.fail(w, err)
 		return
-	}
-	if len(env.Jobs) == 0 || len(env.Jobs) > queue.MaxBatch {
-		a.fail(w, &queue.FieldError{Field: "jobs", Message: "must hold 1 to 1000 jobs"})
-		return
-	}
-	// Decode each item on its own so that one bad item is reported by index and never sinks
-	// the others.
-	results := make([]queue.BatchItem, len(env.Jobs))
-	reqs := make([]queue.Request, 0, len(env.Jobs))
-	index := make([]int, 0, len(env.Jobs))
-	for i, raw := range env.Jobs {
-		req, err := queue.DecodeRequest(raw)
-		if err != nil {
-			var fe *queue.FieldError
-			errors.As(err, &fe)
-			results[i] = queue.BatchItem{Index: i, Error: fe.Message, Field: fe.Field}
-			continue
-		}
-		if req.Kind == string(queue.KindNotify) && req.Bulk == nil {
-			bulk := true
-			req.Bulk = &bulk
-		}
-		reqs = append(reqs, req)
-		index = append(index, i)
 	}
 	if len(reqs) > 0 {
 		items, err := a.o.Submitter.SubmitBatch(r.Context(), reqs)
@@ -217,6 +196,41 @@ func (a *API) batch(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeJSON(w, http.StatusOK, resp)
+}
+
+// decodeBatch reads a batch body {"jobs": [ … ]}. Each item is decoded on its own so that one bad
+// item is reported by index and never sinks the others: it returns the good requests, the index
+// of each in the batch, and a result slot per item (filled for the bad ones). Notify jobs default
+// to the bulk queue. A malformed envelope is a *queue.FieldError.
+func decodeBatch(body []byte) ([]queue.Request, []int, []queue.BatchItem, error) {
+	var env struct {
+		Jobs []json.RawMessage `json:"jobs"`
+	}
+	if err := json.Unmarshal(body, &env); err != nil {
+		return nil, nil, nil, &queue.FieldError{Field: "jobs", Message: "body must be {\"jobs\": [ … ]}: " + err.Error()}
+	}
+	if len(env.Jobs) == 0 || len(env.Jobs) > queue.MaxBatch {
+		return nil, nil, nil, &queue.FieldError{Field: "jobs", Message: "must hold 1 to 1000 jobs"}
+	}
+	results := make([]queue.BatchItem, len(env.Jobs))
+	reqs := make([]queue.Request, 0, len(env.Jobs))
+	index := make([]int, 0, len(env.Jobs))
+	for i, raw := range env.Jobs {
+		req, err := queue.DecodeRequest(raw)
+		if err != nil {
+			var fe *queue.FieldError
+			errors.As(err, &fe)
+			results[i] = queue.BatchItem{Index: i, Error: fe.Message, Field: fe.Field}
+			continue
+		}
+		if req.Kind == string(queue.KindNotify) && req.Bulk == nil {
+			bulk := true
+			req.Bulk = &bulk
+		}
+		reqs = append(reqs, req)
+		index = append(index, i)
+	}
+	return reqs, index, results, nil
 }
 
 func (a *API) get(w http.ResponseWriter, r *http.Request) {

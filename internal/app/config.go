@@ -69,6 +69,9 @@ type Config struct {
 	LogLevel  string
 	LogFormat string
 
+	UI          bool
+	UIReadWrite bool
+
 	SpoolDir      string
 	SpoolMaxBytes int
 
@@ -141,6 +144,8 @@ func Bind(set *config.Set, role string) *Config {
 		set.Duration(d, "redial-delay-"+g, "VOICEQUEUE_REDIAL_DELAY_"+upper, 10*time.Minute, "delay before each redial of a "+g+" job")
 		c.Redials[g], c.RedialDelays[g] = n, d
 	}
+	set.Bool(&c.UI, "ui", "VOICEQUEUE_UI", true, "gateway: serve the asynq queue UI at /ui/ (behind the producer token)")
+	set.Bool(&c.UIReadWrite, "ui-read-write", "VOICEQUEUE_UI_READ_WRITE", false, "gateway: let the queue UI pause queues and run, archive or delete tasks")
 	set.String(&c.SpoolDir, "spool-dir", "VOICEQUEUE_SPOOL_DIR", "", "gateway: directory of the durable push spool used while Redis is unreachable, one per gateway process (default: voicequeue-spool-<port> in the temp dir; \"off\" disables it)")
 	set.Int(&c.SpoolMaxBytes, "spool-max-bytes", "VOICEQUEUE_SPOOL_MAX_BYTES", 64<<20, "gateway: size bound of the push spool; when full, pushes are answered 503")
 	set.Int(&c.BreakerThreshold, "breaker-threshold", "VOICEQUEUE_BREAKER_THRESHOLD", 10, "worker: consecutive transient provider failures that pause dialling")

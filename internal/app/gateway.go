@@ -19,6 +19,8 @@ import (
 	"github.com/voicequeue/voicequeue/internal/httpserver"
 	"github.com/voicequeue/voicequeue/internal/jobstatus"
 	"github.com/voicequeue/voicequeue/internal/queue"
+	"github.com/voicequeue/voicequeue/internal/queuemetrics"
+	"github.com/voicequeue/voicequeue/internal/queueui"
 	"github.com/voicequeue/voicequeue/internal/ratelimit"
 	"github.com/voicequeue/voicequeue/internal/spool"
 	"github.com/voicequeue/voicequeue/internal/webhook"
@@ -132,6 +134,13 @@ func NewGateway(cfg *Config, deps Deps, m *Metrics, dev bool) (*Gateway, error) 
 	mux := http.NewServeMux()
 	producerAPI.Register(mux)
 	pushes.Register(mux)
+	if cfg.UI {
+		mux.Handle("/ui/", producerAPI.Auth(queueui.Handler(deps.Redis, "/ui/", !cfg.UIReadWrite)))
+	}
+	if err := deps.Registry.Register(queuemetrics.New(asynq.NewInspectorFromRedisClient(deps.Redis),
+		queuemetrics.Options{Queues: []string{queue.QueueVerify, queue.QueueNotify, queue.QueueBulk, queue.QueueWebhooks}, Logger: deps.Logger})); err != nil {
+		return nil, fmt.Errorf("register queue metrics: %w", err)
+	}
 	rdb := deps.Redis
 	return &Gateway{
 		Handler: mux,

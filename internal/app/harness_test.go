@@ -180,9 +180,13 @@ func (h *harness) waitFor(id string, timeout time.Duration, cond func(jobstatus.
 	h.t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
-		rec := h.record(id)
-		if cond(rec) {
+		var rec jobstatus.Record
+		code := h.do("GET", "/v1/jobs/"+id, nil, &rec)
+		if code == http.StatusOK && cond(rec) {
 			return rec
+		}
+		if code != http.StatusOK && code != http.StatusServiceUnavailable {
+			h.t.Fatalf("GET /v1/jobs/%s = %d", id, code)
 		}
 		if time.Now().After(deadline) {
 			h.t.Fatalf("job %s: condition not met within %s; record: %+v", id, timeout, rec)

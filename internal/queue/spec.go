@@ -135,6 +135,9 @@ func jsonFieldError(err error) *FieldError {
 		return fieldErr("body", "malformed JSON at byte %d: %v", syntaxErr.Offset, err)
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		if name == "" {
+			return fieldErr("body", "unknown field with an empty name")
+		}
 		return fieldErr(name, "unknown field")
 	case errors.Is(err, io.EOF):
 		return fieldErr("body", "empty body: a JSON object is required")

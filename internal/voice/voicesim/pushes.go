@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/voicequeue/voicequeue/internal/voice"
@@ -133,6 +135,14 @@ func (s *Simulator) deliver(kind, pushURL string, body []byte) (status int, err 
 	}
 	resp, err := s.client.Do(req)
 	if err != nil {
+		// Push URLs carry the receiver's path secret: keep only scheme and host in the error,
+		// which ends up in logs.
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			if u, perr := url.Parse(uerr.URL); perr == nil {
+				uerr.URL = u.Scheme + "://" + u.Host + "/…"
+			}
+		}
 		return 0, fmt.Errorf("send push: %w", err)
 	}
 	defer resp.Body.Close()
