@@ -11,9 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -190,6 +188,7 @@ func (c *chaos) env() map[string]string {
 		"VOICEQUEUE_BREAKER_COOLDOWN":            "2s",
 		"VOICEQUEUE_BREAKER_MAX_COOLDOWN":        "8s",
 		"VOICEQUEUE_DELAYED_TASK_CHECK_INTERVAL": "200ms",
+		"VOICEQUEUE_MAX_ATTEMPTS":                strconv.Itoa(c.o.maxAttempts),
 	}
 }
 
@@ -263,10 +262,13 @@ func (c *chaos) startWorker(w *workerSlot) error {
 	return nil
 }
 
-// jobSpec is the i-th job of the run and the final state its numbers script: mostly answered
-// calls of every kind, 5 % busy and 5 % unanswered notifications, 2.5 % busy click-to-calls. The
-// suffixes that change the request itself (0404 invalid, 0408 held reply, 0503 first request
-// fails) are never used: their results would not tell a fault of the run from the script.
+// jobSpec is the i-th job of the run and the final state its numbers script (the simulator
+// picks the outcome by the callee's last four digits): mostly answered calls of every kind; 5 %
+// busy and 5 % unanswered notifications; 2.5 % busy click-to-calls; 2 % verifications whose
+// reply the simulator holds back (0408: the call is placed but the worker's request times out,
+// so its pushes end the job, and a worker killed meanwhile leaves an open dial for the dial
+// guard); 2 % notifications whose first request fails with 1010001 (0503: one transient retry,
+// then one call). 0404 (refused as invalid) is not used.
 func jobSpec(i int, seed int64) (map[string]any, job) {
 	suffix := fmt.Sprintf("2%03d", i%1000) // 2000-2999: no scripted outcome
 	expect := jobstatus.StateCompleted
@@ -275,6 +277,9 @@ func jobSpec(i int, seed int64) (map[string]any, job) {
 	switch i % 10 {
 	case 0, 1, 2:
 		kind = "verify"
+		if i%50 == 20 {
+			suffix = "0408"
+		}
 	case 7, 8:
 		kind = "click2call"
 		j["from"] = fmt.Sprintf("+86137%04d%s", i%10000, suffix)
@@ -284,11 +289,13 @@ func jobSpec(i int, seed int64) (map[string]any, job) {
 	default:
 		kind = "notify"
 		j["voice_file"] = "chaos.wav"
-		switch i % 20 {
-		case 9:
+		switch {
+		case i%20 == 9:
 			suffix, expect = "0486", jobstatus.StateBusy
-		case 19:
+		case i%20 == 19:
 			suffix, expect = "0480", jobstatus.StateNoAnswer
+		case i%50 == 35:
+			suffix = "0503"
 		}
 	}
 	j["kind"] = kind
@@ -621,55 +628,11 @@ func (c *chaos) collect(ctx context.Context, rdb *redis.Client) error {
 		all[j.id] = true
 	}
 	recs := c.records(ctx, all)
-	for _, j := range c.jobs {
-		rec, ok := recs[j.id]
-		switch {
-		case !ok:
-			c.rep.lost = append(c.rep.lost, j.id)
-			c.rep.lostStates["unreadable"]++
-		case rec.State == "":
-			c.rep.lost = append(c.rep.lost, j.id)
-			c.rep.lostStates["no record"]++
-		case !rec.State.Final():
-			c.rep.lost = append(c.rep.lost, j.id)
-			c.rep.lostStates[string(rec.State)]++
-		default:
-			c.rep.byState[string(rec.State)]++
-			if rec.State != j.expect {
-				c.rep.unexpected[j.kind+" "+string(j.expect)+" → "+string(rec.State)]++
-			}
-		}
-	}
-
 	var calls []simCall
 	if err := c.getJSON(ctx, c.simURL+"/sim/calls", &calls); err != nil {
 		return fmt.Errorf("read the simulator's calls: %w", err)
 	}
-	perJob := map[string]int{}
-	for _, call := range calls {
-		id, _, _ := strings.Cut(call.UserData, ".")
-		if !all[id] {
-			c.rep.foreignCalls++
-			continue
-		}
-		perJob[id]++
-	}
-	c.rep.simCalls = len(calls)
-	for id, n := range perJob {
-		if n > 1 {
-			c.rep.dialledTwice = append(c.rep.dialledTwice, fmt.Sprintf("%s ×%d", id, n))
-		}
-	}
-	sort.Strings(c.rep.dialledTwice)
-	for _, j := range c.jobs {
-		rec := recs[j.id]
-		if perJob[j.id] == 0 && rec.CDR != nil {
-			c.rep.cdrWithoutCall++
-		}
-		if perJob[j.id] == 0 && rec.State.Final() {
-			c.rep.notDialled[string(rec.State)]++
-		}
-	}
+	c.rep.tally(c.jobs, recs, calls)
 	var stats struct {
 		Refusals map[string]int `json:"refusals"`
 	}
@@ -682,7 +645,7 @@ func (c *chaos) collect(ctx context.Context, rdb *redis.Client) error {
 		return fmt.Errorf("read the gateway's metrics: %w", err)
 	}
 	c.rep.spool = gw.by("voicequeue_spool_pushes_total", "result")
-	c.rep.pushes = gw.by("voicequeue_pushes_received_total", "result")
+	c.rep.pushes = gw.by("voicequeue_pushes_received_total", "outcome")
 
 	c.scrapeWorkers(ctx)
 	for _, w := range c.workers {

@@ -34,28 +34,29 @@ func main() {
 
 // options are the settings of a run; the defaults are the run of issue 6.
 type options struct {
-	jobs       int
-	workers    int
-	killEvery  time.Duration // mean time between two worker kills
-	restartIn  time.Duration // time a killed worker stays down
-	chaos      time.Duration // length of the fault phase (kills, Redis restart, outage)
-	redisAt    time.Duration // when Redis restarts, from the end of submission
-	outageAt   time.Duration // when the provider outage starts
-	outageFor  time.Duration // how long it lasts
-	outageMode string        // 503 or refuse
-	speed      float64       // simulator time scale
-	callRate   float64       // VOICEQUEUE_CALL_RATE of the workers
-	limit      time.Duration // the whole run, build included
-	seed       int64
-	keep       bool
-	dir        string
+	jobs        int
+	workers     int
+	killEvery   time.Duration // mean time between two worker kills
+	restartIn   time.Duration // time a killed worker stays down
+	chaos       time.Duration // length of the fault phase (kills, Redis restart, outage)
+	redisAt     time.Duration // when Redis restarts, from the end of submission
+	outageAt    time.Duration // when the provider outage starts
+	outageFor   time.Duration // how long it lasts
+	outageMode  string        // 503 or refuse
+	speed       float64       // simulator time scale
+	callRate    float64       // VOICEQUEUE_CALL_RATE of the workers
+	maxAttempts int           // VOICEQUEUE_MAX_ATTEMPTS of the workers
+	limit       time.Duration // the whole run, build included
+	seed        int64
+	keep        bool
+	dir         string
 }
 
 func defaultOptions() options {
 	return options{
 		jobs: 2000, workers: 3, killEvery: 4 * time.Second, restartIn: 700 * time.Millisecond,
 		chaos: 60 * time.Second, redisAt: 15 * time.Second, outageAt: 30 * time.Second,
-		outageFor: 10 * time.Second, outageMode: "503", speed: 20, callRate: 30,
+		outageFor: 10 * time.Second, outageMode: "503", speed: 20, callRate: 30, maxAttempts: 5,
 		limit: 4*time.Minute + 40*time.Second, seed: 0,
 	}
 }
@@ -74,6 +75,9 @@ func (o options) validate() error {
 	}
 	if o.outageMode != "503" && o.outageMode != "refuse" {
 		errs = append(errs, errors.New("--outage-mode must be 503 or refuse"))
+	}
+	if o.maxAttempts < 1 {
+		errs = append(errs, errors.New("--max-attempts must be at least 1"))
 	}
 	if o.speed <= 0 || o.callRate < 0 {
 		errs = append(errs, errors.New("--speed must be positive and --call-rate not negative"))
@@ -99,6 +103,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.outageMode, "outage-mode", o.outageMode, "provider outage: 503 (every request answered HTTP 503) or refuse (connections refused)")
 	fs.Float64Var(&o.speed, "speed", o.speed, "simulator time scale (20 = a 10 s call takes 0.5 s)")
 	fs.Float64Var(&o.callRate, "call-rate", o.callRate, "the workers' shared call rate, calls per second (spreads the jobs over the fault phase)")
+	fs.IntVar(&o.maxAttempts, "max-attempts", o.maxAttempts, "the workers' VOICEQUEUE_MAX_ATTEMPTS")
 	fs.DurationVar(&o.limit, "limit", o.limit, "bound of the whole run; jobs not final by then count as lost")
 	fs.Int64Var(&o.seed, "seed", o.seed, "seed of the kill schedule (0 = from the clock)")
 	fs.BoolVar(&o.keep, "keep", o.keep, "keep the work directory (binaries, logs, Redis data) after a successful run")

@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/voicequeue/voicequeue/internal/jobstatus"
 )
 
 // report is what a run found.
@@ -28,6 +30,9 @@ type report struct {
 	dialledTwice        []string
 	notDialled          map[string]int // final jobs the simulator has no call for, by state
 	cdrWithoutCall      int
+	redialled           int // jobs with more than one dial attempt (transient retries)
+	unrecordedAccepts   int // calls whose acceptance a push recorded before the worker could
+	unrecordedTwice     int // of those, dialled more than once
 	simRefusals         map[string]int
 
 	kills, workerStarts, selfExits, workerProcs int
@@ -75,8 +80,12 @@ func (r *report) print(w io.Writer) {
 	p("  provider outage      %s", orNone(r.outage))
 	p("")
 	p("mechanisms at work (worker counters summed over all %d worker processes, each scraped just before its SIGKILL)", r.workerProcs)
-	p("  dial guard           redeliveries that found an open dial and waited: %s; jobs ended unknown: %d",
-		num(r.retries["dial_guard"]), r.byState["unknown"])
+	p("  dial guard           calls placed whose reply the worker never recorded (killed mid-request, Redis down, held reply): %d,",
+		r.unrecordedAccepts)
+	p("                       of which dialled again: %d; redeliveries that waited on an open dial: %s;",
+		r.unrecordedTwice, num(r.retries["dial_guard"]))
+	p("                       jobs ended unknown (open dial, no call placed or no push came): %d", r.byState["unknown"])
+	p("  retries              jobs dialled more than once after a transient failure: %d", r.redialled)
 	p("  retry policy         job retries by reason: %s", formatFloats(r.retries))
 	p("  provider replies     by class: %s; simulator refusals: %s", formatFloats(r.provider), formatCounts(r.simRefusals))
 	p("  pushes at gateway    by result: %s", formatFloats(r.pushes))
@@ -178,4 +187,80 @@ func num(v float64) string {
 		return fmt.Sprintf("%d", int64(v))
 	}
 	return fmt.Sprintf("%.2f", v)
+}
+
+// tally fills the job counts from the final records (a missing record has an empty State; an
+// unreadable one is absent) and the simulator's accepted calls, grouped by the job ID that
+// starts their userData ("<job id>.<attempt>.<tag>").
+func (r *report) tally(jobs []job, recs map[string]jobstatus.Record, calls []simCall) {
+	ours := make(map[string]bool, len(jobs))
+	for _, j := range jobs {
+		ours[j.id] = true
+	}
+	perJob := map[string]int{}
+	for _, call := range calls {
+		id, _, _ := strings.Cut(call.UserData, ".")
+		if !ours[id] {
+			r.foreignCalls++
+			continue
+		}
+		perJob[id]++
+	}
+	r.simCalls = len(calls)
+	for _, j := range jobs {
+		rec, ok := recs[j.id]
+		switch {
+		case !ok:
+			r.lost = append(r.lost, j.id)
+			r.lostStates["unreadable"]++
+		case rec.State == "":
+			r.lost = append(r.lost, j.id)
+			r.lostStates["no record"]++
+		case !rec.State.Final():
+			r.lost = append(r.lost, j.id)
+			r.lostStates[string(rec.State)]++
+		default:
+			r.byState[string(rec.State)]++
+			if rec.State != j.expect {
+				r.unexpected[j.kind+" "+string(j.expect)+" → "+string(rec.State)]++
+			}
+			if perJob[j.id] == 0 {
+				r.notDialled[string(rec.State)]++
+			}
+		}
+		if n := perJob[j.id]; n > 1 {
+			r.dialledTwice = append(r.dialledTwice, fmt.Sprintf("%s ×%d", j.id, n))
+		}
+		if perJob[j.id] == 0 && rec.CDR != nil {
+			r.cdrWithoutCall++
+		}
+		dials, unrecorded := dialHistory(rec.Events)
+		if dials > 1 {
+			r.redialled++
+		}
+		if unrecorded {
+			r.unrecordedAccepts++
+			if perJob[j.id] > 1 {
+				r.unrecordedTwice++
+			}
+		}
+	}
+}
+
+// dialHistory reads a job's events: how many dial attempts began (dispatching events), and
+// whether the outcome of the last one was first recorded by a push rather than by the worker
+// that dialled (the worker died, or Redis was down, or the reply never came, between the
+// provider accepting the call and the worker recording it).
+func dialHistory(events []jobstatus.Event) (dials int, unrecorded bool) {
+	last := -1
+	for i, e := range events {
+		if e.State == jobstatus.StateDispatching {
+			dials, last = dials+1, i
+		}
+	}
+	if last >= 0 && last+1 < len(events) {
+		next := events[last+1]
+		unrecorded = next.Source != "worker" && next.State != jobstatus.StateQueued
+	}
+	return dials, unrecorded
 }

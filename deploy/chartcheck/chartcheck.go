@@ -115,17 +115,17 @@ func Render(chartDir string, o Options) (*Release, error) {
 
 // kinds maps apiVersion/kind to the type a manifest decodes into.
 var kinds = map[string]func() any{
-	"v1/ConfigMap":                                   func() any { return &corev1.ConfigMap{} },
-	"v1/Secret":                                      func() any { return &corev1.Secret{} },
-	"v1/Service":                                     func() any { return &corev1.Service{} },
-	"v1/ServiceAccount":                              func() any { return &corev1.ServiceAccount{} },
-	"apps/v1/Deployment":                             func() any { return &appsv1.Deployment{} },
-	"policy/v1/PodDisruptionBudget":                  func() any { return &policyv1.PodDisruptionBudget{} },
-	"autoscaling/v2/HorizontalPodAutoscaler":         func() any { return &autoscalingv2.HorizontalPodAutoscaler{} },
-	"networking.k8s.io/v1/Ingress":                   func() any { return &networkingv1.Ingress{} },
-	MonitoringAPI + "/ServiceMonitor":                func() any { return &ServiceMonitor{} },
-	MonitoringAPI + "/PrometheusRule":                func() any { return &PrometheusRule{} },
-	KEDAAPI + "/ScaledObject":                        func() any { return &ScaledObject{} },
+	"v1/ConfigMap":                           func() any { return &corev1.ConfigMap{} },
+	"v1/Secret":                              func() any { return &corev1.Secret{} },
+	"v1/Service":                             func() any { return &corev1.Service{} },
+	"v1/ServiceAccount":                      func() any { return &corev1.ServiceAccount{} },
+	"apps/v1/Deployment":                     func() any { return &appsv1.Deployment{} },
+	"policy/v1/PodDisruptionBudget":          func() any { return &policyv1.PodDisruptionBudget{} },
+	"autoscaling/v2/HorizontalPodAutoscaler": func() any { return &autoscalingv2.HorizontalPodAutoscaler{} },
+	"networking.k8s.io/v1/Ingress":           func() any { return &networkingv1.Ingress{} },
+	MonitoringAPI + "/ServiceMonitor":        func() any { return &ServiceMonitor{} },
+	MonitoringAPI + "/PrometheusRule":        func() any { return &PrometheusRule{} },
+	KEDAAPI + "/ScaledObject":                func() any { return &ScaledObject{} },
 }
 
 var (

@@ -289,3 +289,26 @@ func counter(t *testing.T, reg prometheus.Gatherer, name string, labels map[stri
 	}
 	return 0
 }
+
+// TestCancel: a job not yet dialled can be canceled (its task leaves the queue); once dialled it
+// cannot (409).
+func TestCancel(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	at := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
+	id := h.submit(map[string]any{"kind": "notify", "to": "+8613800000051", "voice_file": "a.wav", "scheduled_at": at, "callback_url": h.hooks.url("/hook")})
+	var rec jobstatus.Record
+	if code := h.do("DELETE", "/v1/jobs/"+id, nil, &rec); code != http.StatusOK || rec.State != jobstatus.StateCanceled {
+		t.Fatalf("DELETE = %d, state %s", code, rec.State)
+	}
+	if n, _ := h.rdb.ZCard(t.Context(), "asynq:{notify}:scheduled").Result(); n != 0 {
+		t.Errorf("%d scheduled tasks left after cancel", n)
+	}
+	done := h.submit(map[string]any{"kind": "verify", "to": "+8613800000052"})
+	h.waitSettled(done, true)
+	if code := h.do("DELETE", "/v1/jobs/"+done, nil, nil); code != http.StatusConflict {
+		t.Errorf("DELETE of a finished job = %d, want 409", code)
+	}
+	if code := h.do("DELETE", "/v1/jobs/j_aaaaaaaaaaaaaaaaaaaa", nil, nil); code != http.StatusNotFound {
+		t.Errorf("DELETE of an unknown job = %d, want 404", code)
+	}
+}

@@ -48,6 +48,7 @@ type SubmitterOptions struct {
 type Submitter struct {
 	store     *jobstatus.Store
 	client    *asynq.Client
+	inspector *asynq.Inspector
 	validator *Validator
 	sealer    *CodeSealer
 	task      TaskOptions
@@ -103,6 +104,7 @@ func NewSubmitter(o SubmitterOptions) (*Submitter, error) {
 	return &Submitter{
 		store:     jobstatus.New(o.Redis, o.Store),
 		client:    asynq.NewClientFromRedisClient(o.Redis),
+		inspector: asynq.NewInspectorFromRedisClient(o.Redis),
 		validator: NewValidator(ValidatorOptions{DefaultRegion: o.DefaultRegion, CheckCallbackURL: o.CheckCallbackURL, Now: o.Now}),
 		sealer:    sealer,
 		task:      o.Task.withDefaults(),
@@ -292,6 +294,12 @@ func (s *Submitter) CancelRecord(ctx context.Context, id string) (jobstatus.Reco
 		return jobstatus.Record{}, fmt.Errorf("cancel job %s: %w", id, err)
 	}
 	s.metrics.ended(Kind(rec.Kind), string(jobstatus.StateCanceled))
+	// Drop the waiting task too, so that a canceled job leaves nothing in the queues. A task
+	// already taken by a worker finds the record canceled and stops.
+	if err := s.inspector.DeleteTask(rec.Queue, rec.ID); err != nil &&
+		!errors.Is(err, asynq.ErrTaskNotFound) && !errors.Is(err, asynq.ErrQueueNotFound) {
+		s.log.Warn("delete canceled task", "job_id", rec.ID, "err", err)
+	}
 	return rec, nil
 }
 
