@@ -39,21 +39,29 @@ type harness struct {
 	hooks    *hookRecorder
 	logs     *syncBuffer
 	registry *prometheus.Registry
+	// stopWorker shuts the worker down gracefully (as SIGTERM does) and waits for it.
+	stopWorker func()
 }
 
 type harnessOptions struct {
 	simConfig func(*voicesim.Config)
 	cfg       func(*app.Config)
 	mini      bool // miniredis instead of the real Redis
+	// rdb, when set, is used instead of the real Redis (e.g. a Redis Cluster client); the caller
+	// owns it and closes it.
+	rdb redis.UniversalClient
 }
 
 func newHarness(t *testing.T, o harnessOptions) *harness {
 	t.Helper()
 	var rdb redis.UniversalClient
 	var mr *miniredis.Miniredis
-	if o.mini {
+	switch {
+	case o.rdb != nil:
+		rdb = o.rdb
+	case o.mini:
 		mr, rdb = testredis.Mini(t)
-	} else {
+	default:
 		_, rdb = testredis.Real(t)
 	}
 	logs := &syncBuffer{}
@@ -105,10 +113,17 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 	done := make(chan error, 1)
 	gwDone := make(chan struct{})
 	go func() { gw.Run(ctx); close(gwDone) }()
-	go func() { done <- wk.Run(ctx) }()
+	wctx, wcancel := context.WithCancel(ctx)
+	go func() { done <- wk.Run(wctx) }()
+	var stopOnce sync.Once
+	var werr error
+	stopWorker := func() { stopOnce.Do(func() { wcancel(); werr = <-done }) }
 	t.Cleanup(func() {
 		cancel()
-		<-done
+		stopWorker()
+		if werr != nil {
+			t.Errorf("worker: %v", werr)
+		}
 		<-gwDone
 		gwSrv.Close()
 		_ = sim.Close()
@@ -117,7 +132,7 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 		checkLogsLeakNothing(t, logs.String(), cfg)
 	})
 	return &harness{t: t, mr: mr, rdb: rdb, sim: sim, api: gwSrv.URL, token: "e2e-producer-token-0123456789",
-		cfg: cfg, hooks: hooks, logs: logs, registry: reg}
+		cfg: cfg, hooks: hooks, logs: logs, registry: reg, stopWorker: stopWorker}
 }
 
 // do sends an API request and decodes the JSON answer into out (when not nil).

@@ -3,7 +3,6 @@ package app_test
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"flag"
 	"os"
 	"path/filepath"
@@ -12,7 +11,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
@@ -22,8 +20,6 @@ import (
 
 	"github.com/voicequeue/voicequeue/internal/app"
 	"github.com/voicequeue/voicequeue/internal/config"
-	"github.com/voicequeue/voicequeue/internal/queue"
-	"github.com/voicequeue/voicequeue/internal/queuemetrics"
 	"github.com/voicequeue/voicequeue/internal/testredis"
 )
 
@@ -37,7 +33,8 @@ var promQL = parser.NewParser(parser.Options{})
 var prometheusNames = map[string]bool{"up": true, "ALERTS": true, "ALERTS_FOR_STATE": true}
 
 // binaryRegistries builds the gateway's and the worker's registries as cmd/gateway and cmd/worker
-// do: NewRegistry, NewMetrics and the component's constructor, all on one Redis client.
+// do: NewRegistry, NewMetrics and the component's constructor (which registers the rest, such as
+// the gateway's queue collector), all on one Redis client.
 func binaryRegistries(t *testing.T) map[string]*prometheus.Registry {
 	t.Helper()
 	_, rdb := testredis.Mini(t)
@@ -50,6 +47,7 @@ func binaryRegistries(t *testing.T) map[string]*prometheus.Registry {
 		"VOICEQUEUE_PUSH_BASE_URL":  "https://push.invalid",
 		"VOICEQUEUE_PUSH_SECRET":    "metricsTestPushSecret0123",
 		"VOICEQUEUE_API_TOKEN":      "metrics-test-producer-token",
+		"VOICEQUEUE_SPOOL_DIR":      "off", // the spool's metrics are registered all the same
 	}
 	regs := map[string]*prometheus.Registry{}
 	for _, role := range []string{"gateway", "worker"} {
@@ -70,24 +68,6 @@ func binaryRegistries(t *testing.T) map[string]*prometheus.Registry {
 			t.Fatalf("build the %s: %v", role, err)
 		}
 		regs[role] = reg
-	}
-	// The queue collector reads Redis at scrape time; once the gateway registers it (see
-	// internal/queuemetrics), Register reports it as already there and this is a no-op.
-	qc := queuemetrics.New(asynq.NewInspectorFromRedisClient(rdb), queuemetrics.Options{
-		Queues: slices.Sorted(func(yield func(string) bool) {
-			for q := range queue.Queues() {
-				if !yield(q) {
-					return
-				}
-			}
-		}),
-	})
-	if err := regs["gateway"].Register(qc); err != nil {
-		if !errors.As(err, new(prometheus.AlreadyRegisteredError)) {
-			t.Fatalf("register the queue collector: %v", err)
-		}
-	} else {
-		t.Log("the gateway does not register internal/queuemetrics yet: the test adds it, as the gateway should")
 	}
 	return regs
 }

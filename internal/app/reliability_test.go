@@ -9,6 +9,7 @@ import (
 	"github.com/voicequeue/voicequeue/internal/app"
 	"github.com/voicequeue/voicequeue/internal/jobstatus"
 	"github.com/voicequeue/voicequeue/internal/queue"
+	"github.com/voicequeue/voicequeue/internal/voice/voicesim"
 )
 
 // TestPushesSurviveRedisOutage: while Redis is down the gateway spools every push (answering
@@ -83,5 +84,25 @@ func TestProviderOutage(t *testing.T) {
 		if rec.State != jobstatus.StateCompleted {
 			t.Errorf("job %s ended %s (%s) after the outage, want completed", id, rec.State, rec.Reason)
 		}
+	}
+}
+
+// TestGracefulShutdown: a worker stopped (as on SIGTERM) while a provider request is in flight
+// lets the request finish and records its result: nothing half-recorded, exactly one call.
+func TestGracefulShutdown(t *testing.T) {
+	h := newHarness(t, harnessOptions{simConfig: func(c *voicesim.Config) { c.Faults.Latency = 800 * time.Millisecond }})
+	id := h.submit(map[string]any{"kind": "verify", "to": "+8613800000061"})
+	h.waitFor(id, 10*time.Second, func(r jobstatus.Record) bool { return r.State == jobstatus.StateDispatching })
+	h.stopWorker() // the request is still waiting for the provider's reply
+	rec := h.record(id)
+	if rec.State == jobstatus.StateDispatching || rec.State == jobstatus.StateQueued {
+		t.Fatalf("after shutdown the job is %s: the in-flight request was not recorded", rec.State)
+	}
+	if rec.SessionID == "" && rec.State != jobstatus.StateUnknown {
+		t.Errorf("state %s without a session", rec.State)
+	}
+	rec = h.waitSettled(id, true) // the gateway keeps taking pushes
+	if rec.State != jobstatus.StateCompleted || h.callsFor(id) != 1 {
+		t.Errorf("job ended %s with %d calls, want completed with 1", rec.State, h.callsFor(id))
 	}
 }
