@@ -5,7 +5,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -27,46 +26,25 @@ func main() {
 }
 
 func run(ctx context.Context, args []string, getenv config.Getenv, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	set := config.NewSet(fs, getenv)
-	cfg := app.Bind(set, "worker")
 	var dev bool
 	var speed float64
-	fs.BoolVar(&dev, "dev", false, "embedded demo: in-process Redis, provider simulator, gateway and worker on loopback")
-	fs.Float64Var(&speed, "dev-speed", 4, "demo only: simulator time scale (higher = faster calls)")
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: worker [flags]\n\nPlaces calls for queued jobs. Every flag defaults to its environment variable.\n\n")
-		fs.PrintDefaults()
-		set.PrintSecrets(stderr)
-	}
-	if err := set.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		fmt.Fprintln(stderr, "worker:", err)
-		return 2
+	cfg, fs, code, done := app.ParseFlags("worker", "worker", "Places calls for queued jobs.", args, getenv, stderr, func(fs *flag.FlagSet) {
+		fs.BoolVar(&dev, "dev", false, "embedded demo: in-process Redis, provider simulator, gateway and worker on loopback")
+		fs.Float64Var(&speed, "dev-speed", 4, "demo only: simulator time scale (higher = faster calls)")
+	})
+	if done {
+		return code
 	}
 	if dev {
 		return runDev(ctx, fs, cfg, speed, stdout, stderr)
 	}
-	log, err := app.NewLogger(stderr, cfg.LogLevel, cfg.LogFormat)
+	p, err := app.OpenProcess(cfg, stderr, cfg.ValidateWorker)
 	if err != nil {
 		fmt.Fprintln(stderr, "worker:", err)
 		return 2
 	}
-	if err := cfg.ValidateWorker(); err != nil {
-		fmt.Fprintln(stderr, "worker: configuration:", err)
-		return 2
-	}
-	rdb, err := app.NewRedis(cfg.RedisURL)
-	if err != nil {
-		fmt.Fprintln(stderr, "worker:", err)
-		return 2
-	}
-	defer rdb.Close()
-	reg := app.NewRegistry()
-	wk, err := app.NewWorker(cfg, app.Deps{Redis: rdb, Registry: reg, Logger: log}, app.NewMetrics(reg), app.WorkerOptions{})
+	defer p.Redis.Close()
+	wk, err := app.NewWorker(cfg, p.Deps(), app.NewMetrics(p.Registry), app.WorkerOptions{})
 	if err != nil {
 		fmt.Fprintln(stderr, "worker:", err)
 		return 2
@@ -74,22 +52,24 @@ func run(ctx context.Context, args []string, getenv config.Getenv, stdout, stder
 	var wg sync.WaitGroup
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	code := 0
+	var adminErr error
 	wg.Go(func() {
-		if err := httpserver.Serve(ctx, httpserver.New(cfg.AdminAddr, wk.Admin, log), nil, 5*time.Second); err != nil {
-			log.Error("admin server", "err", err)
-			code = 1
+		if adminErr = httpserver.Serve(ctx, httpserver.New(cfg.AdminAddr, wk.Admin, p.Log), nil, 5*time.Second); adminErr != nil {
+			p.Log.Error("admin server", "err", adminErr)
 			cancel()
 		}
 	})
-	log.Info("worker started", "concurrency", cfg.Concurrency, "admin_addr", cfg.AdminAddr)
+	p.Log.Info("worker started", "concurrency", cfg.Concurrency, "admin_addr", cfg.AdminAddr)
 	if err := wk.Run(ctx); err != nil {
-		log.Error("worker", "err", err)
+		p.Log.Error("worker", "err", err)
 		code = 1
 	}
 	cancel()
 	wg.Wait()
-	log.Info("worker stopped")
+	if adminErr != nil {
+		code = 1
+	}
+	p.Log.Info("worker stopped")
 	return code
 }
 

@@ -135,7 +135,7 @@ func RunDev(ctx context.Context, cfg *Config, log *slog.Logger, o DevOptions) er
 		out = io.Discard
 	}
 	fmt.Fprintf(out, "voicequeue demo: API %s (no token needed), provider simulator %s, Redis in process\n", apiBase, cfg.ProviderURL)
-	fmt.Fprintf(out, "try: go run ./cmd/enqueue verify --to +8613800000001   |   curl -s %s/v1/jobs/ID\n", apiBase)
+	fmt.Fprintf(out, "try: go run ./cmd/enqueue verify --api %s --to +8613800000001   |   curl -s %s/v1/jobs/ID\n", apiBase, apiBase)
 	if o.Ready != nil {
 		o.Ready <- apiBase
 	}
