@@ -29,9 +29,15 @@ bench-caps: ## 4 worker processes at 100 calls/s and 20 ports against cmd/voices
 fuzz: ## run every fuzz target for FUZZTIME each (default 30s)
 	./scripts/fuzz.sh $(or $(FUZZTIME),30s)
 
-lint: ## gofmt and go vet
+lint: ## gofmt, go vet, and the Helm chart rendered and decoded against the Kubernetes types
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
 	$(GO) vet ./...
+	cd deploy/chartcheck && $(GO) vet ./... && $(GO) test -count=1 ./...
+
+.PHONY: helm-lint
+helm-lint: ## install helm from the Go module proxy (slow: it compiles helm) and run the chart check with helm lint
+	command -v helm >/dev/null || [ -x "$$($(GO) env GOPATH)/bin/helm" ] || $(GO) install helm.sh/helm/v3/cmd/helm@v3.22.0
+	cd deploy/chartcheck && PATH="$$PATH:$$($(GO) env GOPATH)/bin" $(GO) test -count=1 ./...
 
 tidy: ## go mod tidy
 	$(GO) mod tidy

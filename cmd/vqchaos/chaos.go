@@ -26,6 +26,10 @@ import (
 // displayNumber is the app's fixed-line number of the run.
 const displayNumber = "+8675500000001"
 
+// maxConcurrentCalls is the workers' VOICEQUEUE_MAX_CONCURRENT_CALLS: far above the calls the
+// run keeps up at once (about call rate × call length), so that only leaked slots can fill it.
+const maxConcurrentCalls = 200
+
 // chaos is one run: its processes, its work directory and what it has seen so far.
 type chaos struct {
 	o        options
@@ -48,6 +52,8 @@ type chaos struct {
 	gwAdmin  string
 	workers  []*workerSlot
 	book     *counterBook
+	rdb      *redis.Client // the run's own Redis, for the samples of call slots
+	slots    *ratelimit.Slots
 	jobs     []job
 	rep      *report
 	timeline []string
@@ -131,8 +137,9 @@ func (c *chaos) run(ctx context.Context) (*report, error) {
 		return nil, err
 	}
 	c.rep.redisAddr = c.redis.addr
-	rdb := redis.NewClient(&redis.Options{Addr: c.redis.addr})
+	rdb := redis.NewClient(&redis.Options{Addr: c.redis.addr, MaxRetries: -1})
 	defer rdb.Close()
+	c.rdb, c.slots = rdb, ratelimit.NewSlots(rdb, ratelimit.SlotsOptions{})
 	c.rep.aof = aofEnabled(ctx, rdb)
 
 	t := time.Now()
@@ -205,6 +212,7 @@ func (c *chaos) startAll(ctx context.Context) error {
 	c.sim, err = startProc("voicesim", filepath.Join(c.bins, "voicesim"), []string{
 		"--addr", simAddr, "--app-key", c.appKey, "--speed", strconv.FormatFloat(c.o.speed, 'f', -1, 64),
 		"--rate", "0", "--ports", "0", "--max-records", "200000", "--log-level", "warn",
+		"--error-rate", strconv.FormatFloat(c.o.errorRate, 'f', -1, 64),
 	}, map[string]string{"VOICESIM_APP_SECRET": c.secret}, filepath.Join(c.dir, "voicesim.log"))
 	if err != nil {
 		return err
@@ -393,6 +401,7 @@ func (c *chaos) faults(ctx context.Context) {
 		c.supervise()
 		if now.After(nextScrape) {
 			c.scrapeWorkers(ctx)
+			c.sampleSlots(ctx)
 			nextScrape = now.Add(time.Second)
 		}
 		if now.After(nextKill) {
@@ -455,6 +464,28 @@ func (c *chaos) scrapeWorker(ctx context.Context, w *workerSlot) {
 	ss, err := scrape(ctx, c.client, "http://"+w.admin+"/metrics")
 	if err == nil {
 		c.book.update(w.n, ss)
+	}
+}
+
+// sampleSlots compares the call slots held in Redis with the calls up at the simulator: a slot
+// held with no call behind it belongs to a job whose worker died between taking the slot and
+// dialling, and stays held until that job's task comes back.
+func (c *chaos) sampleSlots(ctx context.Context) {
+	held, err := c.slots.InUse(ctx, c.appKey)
+	if err != nil {
+		return
+	}
+	ss, err := scrape(ctx, c.client, c.simURL+"/metrics")
+	if err != nil {
+		return
+	}
+	active := int(ss.sum("voicequeue_sim_active_calls", nil))
+	c.rep.slotSamples++
+	c.rep.peakSlots = max(c.rep.peakSlots, held)
+	c.rep.peakActive = max(c.rep.peakActive, active)
+	c.rep.peakIdleSlots = max(c.rep.peakIdleSlots, held-active)
+	if held >= maxConcurrentCalls {
+		c.rep.samplesAtSlotLimit++
 	}
 }
 
@@ -536,6 +567,7 @@ func (c *chaos) drain(ctx context.Context) error {
 	for {
 		c.supervise()
 		c.scrapeWorkers(ctx)
+		c.sampleSlots(ctx)
 		states := c.poll(ctx, pending)
 		for id, st := range states {
 			if st.Final() {
@@ -658,8 +690,7 @@ func (c *chaos) collect(ctx context.Context, rdb *redis.Client) error {
 	c.rep.retries = ws.by("voicequeue_job_retries_total", "reason")
 	c.rep.provider = ws.by("voicequeue_provider_requests_total", "class")
 
-	slots := ratelimit.NewSlots(rdb, ratelimit.SlotsOptions{})
-	if n, err := slots.InUse(ctx, c.appKey); err == nil {
+	if n, err := c.slots.InUse(ctx, c.appKey); err == nil {
 		c.rep.slotsHeld = n
 	}
 	c.rep.tasks = map[string]int{}

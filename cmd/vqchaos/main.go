@@ -46,6 +46,7 @@ type options struct {
 	speed       float64       // simulator time scale
 	callRate    float64       // VOICEQUEUE_CALL_RATE of the workers
 	maxAttempts int           // VOICEQUEUE_MAX_ATTEMPTS of the workers
+	errorRate   float64       // share of provider requests the simulator fails with 1010001
 	limit       time.Duration // the whole run, build included
 	seed        int64
 	keep        bool
@@ -79,6 +80,9 @@ func (o options) validate() error {
 	if o.maxAttempts < 1 {
 		errs = append(errs, errors.New("--max-attempts must be at least 1"))
 	}
+	if o.errorRate < 0 || o.errorRate >= 1 {
+		errs = append(errs, errors.New("--provider-error-rate must be in [0, 1)"))
+	}
 	if o.speed <= 0 || o.callRate < 0 {
 		errs = append(errs, errors.New("--speed must be positive and --call-rate not negative"))
 	}
@@ -104,6 +108,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.Float64Var(&o.speed, "speed", o.speed, "simulator time scale (20 = a 10 s call takes 0.5 s)")
 	fs.Float64Var(&o.callRate, "call-rate", o.callRate, "the workers' shared call rate, calls per second (spreads the jobs over the fault phase)")
 	fs.IntVar(&o.maxAttempts, "max-attempts", o.maxAttempts, "the workers' VOICEQUEUE_MAX_ATTEMPTS")
+	fs.Float64Var(&o.errorRate, "provider-error-rate", o.errorRate, "share of provider requests the simulator answers 1010001 (HTTP 500), besides the outage")
 	fs.DurationVar(&o.limit, "limit", o.limit, "bound of the whole run; jobs not final by then count as lost")
 	fs.Int64Var(&o.seed, "seed", o.seed, "seed of the kill schedule (0 = from the clock)")
 	fs.BoolVar(&o.keep, "keep", o.keep, "keep the work directory (binaries, logs, Redis data) after a successful run")

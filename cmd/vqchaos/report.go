@@ -41,13 +41,15 @@ type report struct {
 	redisKeysBefore, redisKeysAfter             int64
 	outage                                      string
 
-	spool, pushes     map[string]float64 // by result
-	breaker           map[string]float64 // transitions by state entered
-	breakerRejections float64
-	retries, provider map[string]float64 // by reason, by class
-	slotsHeld         int
-	tasks             map[string]int
-	timeline          []string
+	spool, pushes                        map[string]float64 // by result
+	breaker                              map[string]float64 // transitions by state entered
+	breakerRejections                    float64
+	retries, provider                    map[string]float64 // by reason, by class
+	slotsHeld                            int
+	slotSamples, samplesAtSlotLimit      int
+	peakSlots, peakActive, peakIdleSlots int
+	tasks                                map[string]int
+	timeline                             []string
 }
 
 // passed is the verdict: every job submitted, none lost, none dialled twice.
@@ -95,7 +97,9 @@ func (r *report) print(w io.Writer) {
 	p("  final, never dialled %s", orNone(formatCounts(r.notDialled)))
 	p("  CDR but no call      %d", r.cdrWithoutCall)
 	p("  calls of other jobs  %d", r.foreignCalls)
-	p("  call slots held      %d", r.slotsHeld)
+	p("  call slots held      %d at the end; peak %d held while the simulator had at most %d calls up (peak held with no call: %d;",
+		r.slotsHeld, r.peakSlots, r.peakActive, r.peakIdleSlots)
+	p("                       %d of %d one-second samples at the limit of %d)", r.samplesAtSlotLimit, r.slotSamples, maxConcurrentCalls)
 	p("  asynq tasks left     %s", orNone(formatCounts(r.tasks)))
 	p("")
 	p("timeline")

@@ -298,13 +298,13 @@ func envProblems(t *testing.T, rel *Release) []string {
 // part on), against an in-process Redis and with its listen addresses moved to free loopback
 // ports, and asks each probe and each Ingress path what the kubelet and the Ingress would ask:
 // liveness must answer 200, readiness 200 (Redis is reachable), the pushes and the API anything
-// but 404. Then SIGTERM must stop it cleanly within its terminationGracePeriodSeconds.
+// but 404. With Redis gone, the worker turns unready and the gateway stays ready (push spool).
+// Then SIGTERM must stop it cleanly within its terminationGracePeriodSeconds.
 func TestBinariesServeTheirProbes(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts the binaries")
 	}
 	rel := scenarios[2].render(t)
-	mr := miniredis.RunT(t)
 	secret := map[string][]byte{}
 	for _, o := range rel.Find("Secret") {
 		secret = o.Value.(*corev1.Secret).Data
@@ -321,6 +321,7 @@ func TestBinariesServeTheirProbes(t *testing.T) {
 
 	for name, d := range rel.Deployments() {
 		t.Run(short(name), func(t *testing.T) {
+			mr := miniredis.RunT(t)
 			pod := d.Spec.Template.Spec
 			c := pod.Containers[0]
 			bin := binaryOf(t, c)
@@ -383,6 +384,18 @@ func TestBinariesServeTheirProbes(t *testing.T) {
 				}
 				if code := get("GET", "admin", "/metrics"); code != http.StatusOK {
 					t.Errorf("GET /metrics on the admin port: %d", code)
+				}
+			}
+			// Redis goes away: the worker leaves the Service's endpoints, the gateway stays (its
+			// spool keeps the pushes, which are never re-sent).
+			if bin != "voicesim" {
+				mr.Close()
+				want := map[string]int{"gateway": http.StatusOK, "worker": http.StatusServiceUnavailable}[bin]
+				if code := get("GET", c.ReadinessProbe.HTTPGet.Port.String(), c.ReadinessProbe.HTTPGet.Path); code != want {
+					t.Errorf("readiness with Redis down: %d, want %d", code, want)
+				}
+				if code := get("GET", c.LivenessProbe.HTTPGet.Port.String(), c.LivenessProbe.HTTPGet.Path); code != http.StatusOK {
+					t.Errorf("liveness with Redis down: %d, want 200 (a restart would not bring Redis back)", code)
 				}
 			}
 			grace := time.Duration(*pod.TerminationGracePeriodSeconds) * time.Second

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -179,6 +180,39 @@ func checkPod(t *testing.T, name string, d *appsv1.Deployment, shutdown, provide
 	}
 	if grace <= need {
 		t.Errorf("%s: terminationGracePeriodSeconds %v does not exceed the %v the process may take to stop", name, grace, need)
+	}
+}
+
+// TestGatewaySpool: the push spool lives on its own volume, large enough for its bound (the
+// read-only root filesystem would refuse it, and a full emptyDir gets the pod evicted).
+func TestGatewaySpool(t *testing.T) {
+	tests := append(slices.Clone(scenarios), scenario{name: "spool off", set: map[string]any{"gateway": map[string]any{"spool": map[string]any{"enabled": false}}}})
+	for _, s := range tests {
+		t.Run(s.name, func(t *testing.T) {
+			rel := s.render(t)
+			d := podOf(t, rel, "voicequeue-gateway")
+			c := d.Spec.Template.Spec.Containers[0]
+			env := containerEnv(t, rel, c)
+			dir := env["VOICEQUEUE_SPOOL_DIR"]
+			if s.name == "spool off" {
+				if dir != "off" {
+					t.Errorf("VOICEQUEUE_SPOOL_DIR = %q, want off", dir)
+				}
+				return
+			}
+			i := slices.IndexFunc(c.VolumeMounts, func(m corev1.VolumeMount) bool { return m.MountPath == dir })
+			if dir == "" || i < 0 || c.VolumeMounts[i].ReadOnly {
+				t.Fatalf("VOICEQUEUE_SPOOL_DIR = %q is not a writable mount (mounts %v)", dir, c.VolumeMounts)
+			}
+			vol := d.Spec.Template.Spec.Volumes[slices.IndexFunc(d.Spec.Template.Spec.Volumes, func(v corev1.Volume) bool { return v.Name == c.VolumeMounts[i].Name })]
+			max, err := strconv.ParseInt(env["VOICEQUEUE_SPOOL_MAX_BYTES"], 10, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if vol.EmptyDir == nil || vol.EmptyDir.SizeLimit == nil || vol.EmptyDir.SizeLimit.Value() <= max {
+				t.Errorf("spool volume %+v: want an emptyDir whose sizeLimit exceeds VOICEQUEUE_SPOOL_MAX_BYTES=%d", vol.VolumeSource, max)
+			}
+		})
 	}
 }
 
@@ -427,7 +461,7 @@ func TestNotes(t *testing.T) {
 		wantNot  []string
 	}{
 		{scenarios[0], []string{"WARNINGS", "config.providerURL is empty", "redis.url is empty", "secrets.appKey, appSecret, pushSecret and apiTokens are required", "1 worker pod(s) can dial at the full cap"}, nil},
-		{scenarios[2], []string{"Simulator:", "KEDA scales the workers", "https://voicequeue.staging.example.com/callbacks/<push-secret>/status", "The Ingress routes"}, []string{"WARNINGS"}},
+		{scenarios[2], []string{"Simulator:", "KEDA scales the workers", "https://voicequeue.staging.example.com/callbacks/<push-secret>/status", "The Ingress sends voicequeue.staging.example.com/callbacks, voicequeue.staging.example.com/v1 to the gateway"}, []string{"WARNINGS"}},
 		{scenarios[3], []string{"does not serve keda.sh/v1alpha1", "no ServiceMonitor was made", "no PrometheusRule was made"}, nil},
 		{scenario{name: "KEDA far past the ceiling", valuesFiles: []string{"testdata/values-all.yaml"}, apis: allCRDs,
 			set: map[string]any{"worker": map[string]any{"keda": map[string]any{"maxReplicas": 40}}}},

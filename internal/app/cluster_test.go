@@ -72,6 +72,7 @@ func TestCluster(t *testing.T) {
 			}})
 			p.run(t, h)
 			checkSpreadOverMasters(t, cc)
+			checkNoClusterErrors(t, h.logs.String())
 		})
 	}
 }
@@ -322,5 +323,20 @@ func checkSpreadOverMasters(t *testing.T, cc *redis.ClusterClient) {
 	}
 	if len(withKeys) < 2 {
 		t.Errorf("keys on %d master(s) %v, want them spread over at least 2", len(withKeys), withKeys)
+	}
+}
+
+// checkNoClusterErrors fails on log lines where Redis refused a command because of the cluster:
+// keys of different slots in one script or transaction (CROSSSLOT), or a redirection the client
+// did not follow.
+func checkNoClusterErrors(t *testing.T, logs string) {
+	t.Helper()
+	for _, line := range strings.Split(logs, "\n") {
+		for _, bad := range []string{"CROSSSLOT", "MOVED ", "ASK ", "CLUSTERDOWN", "TRYAGAIN"} {
+			if strings.Contains(line, bad) {
+				t.Errorf("cluster error in the logs: %s", line)
+				break
+			}
+		}
 	}
 }

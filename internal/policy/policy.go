@@ -99,6 +99,7 @@ func New(rdb redis.UniversalClient, c Config) (*Gate, error) {
 	}
 	if c.Metrics != nil {
 		c.Metrics.KnowCalleeCaps(c.CalleeCaps)
+		c.Metrics.SetMaxConcurrent(c.MaxConcurrent)
 	}
 	return g, nil
 }

@@ -27,6 +27,7 @@ type Metrics struct {
 	effective  prometheus.Gauge
 	configured prometheus.Gauge
 	inFlight   prometheus.Gauge
+	maxCalls   prometheus.Gauge
 	throttled  *prometheus.CounterVec
 	deferred   *prometheus.CounterVec
 	errors     *prometheus.CounterVec
@@ -57,6 +58,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		configured: prometheus.NewGauge(prometheus.GaugeOpts{
 			Namespace: ns, Subsystem: "ratelimit", Name: "configured_rate_calls_per_second",
 			Help: "Configured call-rate cap of the account.",
+		}),
+		maxCalls: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: ns, Subsystem: "ratelimit", Name: "max_concurrent_calls",
+			Help: "The configured concurrent-call cap of the account (0 = none).",
 		}),
 		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
 			Namespace: ns, Name: "calls_in_flight",
@@ -90,9 +95,17 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m.throttled.WithLabelValues(reasonOther)
 	m.KnowCalleeCaps(DefaultCalleeCaps())
 	if reg != nil {
-		reg.MustRegister(m.tokens, m.wait, m.effective, m.configured, m.inFlight, m.throttled, m.deferred, m.errors)
+		reg.MustRegister(m.tokens, m.wait, m.effective, m.configured, m.inFlight, m.maxCalls, m.throttled, m.deferred, m.errors)
 	}
 	return m
+}
+
+// SetMaxConcurrent exports the configured concurrent-call cap, so dashboards can draw calls in
+// flight against it.
+func (m *Metrics) SetMaxConcurrent(n int) {
+	if m != nil {
+		m.maxCalls.Set(float64(n))
+	}
 }
 
 // KnowCalleeCaps declares the throttle reasons of configured caps (see Decision.Reason) and

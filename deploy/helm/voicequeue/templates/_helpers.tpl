@@ -93,7 +93,7 @@ Environment of the gateway and worker containers read from the Secret(s). compon
 derived default are optional.
 */}}
 {{- define "voicequeue.secretEnv" -}}
-{{- $secret := include "voicequeue.secretName" .ctx }}
+{{- $secret := include "voicequeue.secretName" .ctx -}}
 - name: REDIS_URL
   valueFrom:
     secretKeyRef:
