@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -383,9 +382,6 @@ func (p *peekWriter) Write(b []byte) (int, error) {
 // callee returns the i-th bench number: a valid Chinese mobile number ending in 1, so that no
 // scripted simulator outcome (…0486, …0480, …0404 …) is hit; …0111 only presses 1 when asked.
 func callee(i int) string { return fmt.Sprintf("+86139%07d1", i%10_000_000) }
-
-// errorsJoin joins non-nil errors.
-func errorsJoin(errs ...error) error { return errors.Join(errs...) }
 
 // redisInfo reads counters of the Redis server for the round trips and CPU a phase cost.
 type redisInfo struct {

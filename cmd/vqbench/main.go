@@ -94,7 +94,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	fs.StringVar(&redisURL, "redis-url", redisURL, "the real Redis (env REDIS_URL); only its host is used, with --db")
 	db := fs.Int("db", 15, "dedicated database number (1-15; flushed before and after, never 0)")
-	only := fs.String("only", strings.Join(allTargets[:5], ","), "targets to run, comma-separated, from: "+strings.Join(allTargets, ", ")+" (caps is `make bench-caps`)")
+	only := fs.String("only", strings.Join(allTargets[:5], ","), "targets to run, comma-separated, from: "+strings.Join(allTargets, ", ")+" (caps is make bench-caps)")
 	dir := fs.String("dir", "", "work directory for binaries, logs and profiles (default: a new temp dir, removed unless --keep)")
 	keep := fs.Bool("keep", false, "keep the work directory")
 	profile := fs.String("cpuprofile", "", "write a CPU profile per in-process phase into this directory")

@@ -58,6 +58,8 @@ type Config struct {
 	CallRate           float64
 	CallBurst          int
 	RateReserve        float64
+	RateMargin         float64
+	RateDecrease       float64
 	MaxConcurrentCalls int
 	LimitMaxWait       time.Duration
 	SlotLease          time.Duration
@@ -102,7 +104,7 @@ func Bind(set *config.Set, role string) *Config {
 	}
 	set.String(&c.AdminAddr, "admin-addr", "VOICEQUEUE_ADMIN_ADDR", admin, "admin listen address: /healthz, /readyz, /metrics")
 	set.String(&c.DefaultRegion, "default-region", "VOICEQUEUE_DEFAULT_REGION", "CN", "region for numbers written without a country code")
-	set.Int(&c.Concurrency, "concurrency", "VOICEQUEUE_CONCURRENCY", 20, "worker: tasks processed at once")
+	set.Int(&c.Concurrency, "concurrency", "VOICEQUEUE_CONCURRENCY", 50, "worker: tasks processed at once")
 	set.Int(&c.MaxAttempts, "max-attempts", "VOICEQUEUE_MAX_ATTEMPTS", 5, "provider requests per job for transient failures")
 	set.Duration(&c.Retention, "retention", "VOICEQUEUE_RETENTION", 7*24*time.Hour, "how long job records are kept")
 	set.Duration(&c.ShutdownTimeout, "shutdown-timeout", "VOICEQUEUE_SHUTDOWN_TIMEOUT", 20*time.Second, "grace period for in-flight work on SIGTERM")
@@ -119,6 +121,8 @@ func Bind(set *config.Set, role string) *Config {
 	set.Float(&c.CallRate, "call-rate", "VOICEQUEUE_CALL_RATE", 10, "calls per second for the account, shared by all workers (0 = no limit)")
 	set.Int(&c.CallBurst, "call-burst", "VOICEQUEUE_CALL_BURST", 1, "calls that may start back to back above the rate; 1 = strict spacing")
 	set.Float(&c.RateReserve, "rate-reserve", "VOICEQUEUE_RATE_RESERVE", 0.5, "share of the burst that bulk jobs leave free for verify jobs, in [0, 1)")
+	set.Float(&c.RateMargin, "rate-margin", "VOICEQUEUE_RATE_MARGIN", 0.03, "run the limiter this share under VOICEQUEUE_CALL_RATE, so that network jitter never puts one call too many in the provider's one-second window")
+	set.Float(&c.RateDecrease, "rate-decrease", "VOICEQUEUE_RATE_DECREASE", 0.8, "factor the effective rate is multiplied by after a provider rate reply (recovers after 30 s)")
 	set.Int(&c.MaxConcurrentCalls, "max-concurrent-calls", "VOICEQUEUE_MAX_CONCURRENT_CALLS", 10, "calls in progress at once for the account (provider call ports; 0 = no limit)")
 	set.Duration(&c.LimitMaxWait, "limit-max-wait", "VOICEQUEUE_LIMIT_MAX_WAIT", 500*time.Millisecond, "longest a worker waits for a rate token before rescheduling the job (at most 1s)")
 	set.Duration(&c.SlotLease, "call-slot-lease", "VOICEQUEUE_CALL_SLOT_LEASE", 30*time.Minute, "a call slot whose end is never reported is freed after this long")
@@ -133,7 +137,7 @@ func Bind(set *config.Set, role string) *Config {
 		upper := strings.ToUpper(g.name)
 		caps, window := new(string), new(string)
 		set.String(caps, "callee-caps-"+g.name, "VOICEQUEUE_CALLEE_CAPS_"+upper, g.caps, "per-callee caps for "+g.name+" jobs, e.g. 3/24h,10/720h (\"off\" = none)")
-		set.String(window, "calling-window-"+g.name, "VOICEQUEUE_CALLING_WINDOW_"+upper, g.window, "local-time window in which "+g.name+" jobs dial, e.g. 08:00-21:00 (empty = any time)")
+		set.String(window, "calling-window-"+g.name, "VOICEQUEUE_CALLING_WINDOW_"+upper, g.window, "local-time window in which "+g.name+" jobs dial, e.g. 08:00-21:00 (\"off\" = any time)")
 		c.CalleeCaps[g.name], c.Windows[g.name] = caps, window
 	}
 	c.Redials, c.RedialDelays = map[string]*int{}, map[string]*time.Duration{}

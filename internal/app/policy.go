@@ -18,6 +18,8 @@ func (c *Config) PolicyConfig() (policy.Config, error) {
 		Key:           c.AppKey,
 		Rate:          ratelimit.Limit{Rate: c.CallRate, Burst: max(c.CallBurst, 1)},
 		Reserve:       c.RateReserve,
+		Margin:        c.RateMargin,
+		Decrease:      c.RateDecrease,
 		MaxConcurrent: c.MaxConcurrentCalls,
 		SlotLease:     c.SlotLease,
 		MaxWait:       c.LimitMaxWait,
@@ -45,7 +47,7 @@ func (c *Config) PolicyConfig() (policy.Config, error) {
 		pc.CalleeCaps[group] = caps
 	}
 	for group, s := range c.Windows {
-		if s == nil || *s == "" {
+		if s == nil || *s == "" || strings.EqualFold(*s, "off") {
 			continue
 		}
 		w, err := ratelimit.ParseWindow(*s)

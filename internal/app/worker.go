@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"runtime/debug"
-	"time"
+	"sync"
 
 	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus"
@@ -21,10 +21,13 @@ import (
 
 // Worker is the asynq server that places calls and delivers webhooks.
 type Worker struct {
-	Server *asynq.Server
+	Server *asynq.Server // dials: verify, notify, bulk
 	Mux    *asynq.ServeMux
-	Admin  http.Handler
-	ready  func(context.Context) error
+	// Webhooks delivers producer webhooks from the webhooks queue.
+	Webhooks    *asynq.Server
+	WebhooksMux *asynq.ServeMux
+	Admin       http.Handler
+	ready       func(context.Context) error
 }
 
 // WorkerOptions are the worker's extras beyond Config.
@@ -95,29 +98,36 @@ func NewWorker(cfg *Config, deps Deps, m *Metrics, o WorkerOptions) (*Worker, er
 
 	mux := asynq.NewServeMux()
 	handler.Register(mux)
-	mux.Handle(webhook.TaskType, deliverer)
+	hooksMux := asynq.NewServeMux()
+	hooksMux.Handle(webhook.TaskType, deliverer)
 
-	backoff := queue.DefaultBackoff.RetryDelayFunc()
+	alog := asynqLogger{deps.Logger.With("component", "asynq")}
 	srv := asynq.NewServerFromRedisClient(deps.Redis, asynq.Config{
-		Concurrency:    cfg.Concurrency,
-		Queues:         queue.Queues(),
-		StrictPriority: true,
-		IsFailure:      queue.IsFailure,
-		RetryDelayFunc: func(n int, err error, t *asynq.Task) time.Duration {
-			if t.Type() == webhook.TaskType {
-				return webhook.RetryDelay(n, err, t)
-			}
-			return backoff(n, err, t)
-		},
+		Concurrency:              cfg.Concurrency,
+		Queues:                   queue.Queues(),
+		StrictPriority:           true,
+		IsFailure:                queue.IsFailure,
+		RetryDelayFunc:           queue.DefaultBackoff.RetryDelayFunc(),
 		ShutdownTimeout:          cfg.ShutdownTimeout,
 		TaskCheckInterval:        cfg.TaskCheckInterval,
 		DelayedTaskCheckInterval: cfg.DelayedTaskCheckInterval,
-		Logger:                   asynqLogger{deps.Logger.With("component", "asynq")},
+		Logger:                   alog,
+		LogLevel:                 asynqLevel(deps.Logger),
+	})
+	hooks := asynq.NewServerFromRedisClient(deps.Redis, asynq.Config{
+		Concurrency:              max(cfg.Concurrency/5, 4),
+		Queues:                   map[string]int{queue.QueueWebhooks: 1},
+		RetryDelayFunc:           webhook.RetryDelay,
+		ShutdownTimeout:          cfg.ShutdownTimeout,
+		TaskCheckInterval:        cfg.TaskCheckInterval,
+		DelayedTaskCheckInterval: cfg.DelayedTaskCheckInterval,
+		Logger:                   alog,
 		LogLevel:                 asynqLevel(deps.Logger),
 	})
 	rdb := deps.Redis
 	ready := func(ctx context.Context) error { return rdb.Ping(ctx).Err() }
-	return &Worker{Server: srv, Mux: mux, Admin: httpserver.Admin(deps.Registry, ready), ready: ready}, nil
+	return &Worker{Server: srv, Mux: mux, Webhooks: hooks, WebhooksMux: hooksMux,
+		Admin: httpserver.Admin(deps.Registry, ready), ready: ready}, nil
 }
 
 // Run processes tasks until ctx ends, then shuts down: asynq stops taking tasks, waits up to
@@ -127,8 +137,15 @@ func (w *Worker) Run(ctx context.Context) error {
 	if err := w.Server.Start(w.Mux); err != nil {
 		return fmt.Errorf("start worker: %w", err)
 	}
+	if err := w.Webhooks.Start(w.WebhooksMux); err != nil {
+		w.Server.Shutdown()
+		return fmt.Errorf("start webhook worker: %w", err)
+	}
 	<-ctx.Done()
-	w.Server.Shutdown()
+	var wg sync.WaitGroup
+	wg.Go(w.Server.Shutdown)
+	wg.Go(w.Webhooks.Shutdown)
+	wg.Wait()
 	return nil
 }
 

@@ -27,6 +27,14 @@ type Config struct {
 	Rate ratelimit.Limit
 	// Reserve is the share of the burst that bulk leaves for verify (see ratelimit.LimiterOptions).
 	Reserve float64
+	// Margin runs the limiter that share under Rate (default 0.03). Our tokens are spaced exactly
+	// 1/rate apart in Redis, but the platform counts calls as they arrive, after a dial record, a
+	// signature and a TCP connect whose delays vary: without a margin, one call delayed more than
+	// the next hundred puts N+1 arrivals in one second and the platform refuses it (1013001).
+	Margin float64
+	// Decrease is the factor the effective rate is multiplied by after a rate-class provider
+	// reply (default 0.8), recovering after a cool-down.
+	Decrease float64
 	// MaxConcurrent is the account's concurrent-call cap; 0 disables it.
 	MaxConcurrent int
 	// SlotLease bounds how long a call slot is held if its end is never reported (default 30 min;
@@ -78,6 +86,15 @@ func New(rdb redis.UniversalClient, c Config) (*Gate, error) {
 	if c.MaxWait <= 0 {
 		c.MaxWait = 500 * time.Millisecond
 	}
+	if c.Margin == 0 {
+		c.Margin = 0.03
+	}
+	if c.Margin < 0 || c.Margin >= 0.5 {
+		return nil, fmt.Errorf("new policy gate: rate margin %v outside [0, 0.5)", c.Margin)
+	}
+	if c.Decrease == 0 {
+		c.Decrease = 0.8
+	}
 	c.MaxWait = min(c.MaxWait, time.Second)
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -92,7 +109,7 @@ func New(rdb redis.UniversalClient, c Config) (*Gate, error) {
 	g := &Gate{
 		c:        c,
 		limiter:  ratelimit.NewLimiter(rdb, ratelimit.LimiterOptions{Logger: log, Metrics: c.Metrics, Reserve: c.Reserve}),
-		adaptive: ratelimit.NewAdaptive(rdb, ratelimit.AdaptiveOptions{Logger: log, Metrics: c.Metrics}),
+		adaptive: ratelimit.NewAdaptive(rdb, ratelimit.AdaptiveOptions{Logger: log, Metrics: c.Metrics, Factor: c.Decrease, Cooldown: 30 * time.Second}),
 		slots:    ratelimit.NewSlots(rdb, ratelimit.SlotsOptions{Logger: log, Metrics: c.Metrics}),
 		callees:  ratelimit.NewCalleeLimiter(rdb, c.HashKey, ratelimit.CalleeOptions{Logger: log, Metrics: c.Metrics}),
 		log:      log,
@@ -124,9 +141,8 @@ func priority(job queue.Job) ratelimit.Priority {
 }
 
 // Admit applies, in order: the calling window (defer to its next opening), the per-callee caps
-// (throttle, or defer a notify job when the cap frees up before its deadline), a concurrent-call
-// slot (defer), a rate token within MaxWait (defer). A slot taken is given back if the rate
-// token does not come.
+// (throttle, or defer a notify job when the cap frees up before its deadline), a rate token
+// within MaxWait, then a concurrent-call slot within the rest of MaxWait (defer otherwise).
 func (g *Gate) Admit(ctx context.Context, job queue.Job, attempt int) (queue.Admission, error) {
 	grp := group(job)
 	now := g.c.Now()
@@ -163,40 +179,57 @@ func (g *Gate) Admit(ctx context.Context, job queue.Job, attempt int) (queue.Adm
 		}
 	}
 
+	// The rate token first, then a call slot within what is left of the short wait: a job that
+	// held a slot while waiting for a token would keep a port idle, and slots free up every few
+	// milliseconds when calls are short.
+	start := time.Now()
+	if g.c.Rate.Rate > 0 {
+		lim, err := g.adaptive.Effective(ctx, g.c.Key, g.c.Rate)
+		if err != nil {
+			return queue.Admission{}, fmt.Errorf("read effective rate: %w", err)
+		}
+		lim.Rate *= 1 - g.c.Margin
+		res, err := g.limiter.Wait(ctx, g.c.Key, lim, priority(job), g.c.MaxWait)
+		if err != nil {
+			return queue.Admission{}, fmt.Errorf("take rate token: %w", err)
+		}
+		if !res.Allowed {
+			g.deferred(ratelimit.DeferRate)
+			return queue.Admission{Verdict: queue.Defer, Delay: clampDelay(res.RetryAfter), Reason: "rate_limit"}, nil
+		}
+	}
 	if g.c.MaxConcurrent > 0 {
 		lease := g.c.SlotLease
 		if job.Kind == queue.KindClick2Call && job.MaxDuration > 0 {
 			lease = max(lease, time.Duration(job.MaxDuration)*time.Minute+5*time.Minute)
 		}
-		ok, retry, err := g.slots.Acquire(ctx, g.c.Key, job.ID, g.c.MaxConcurrent, lease)
-		if err != nil {
-			return queue.Admission{}, fmt.Errorf("acquire call slot: %w", err)
-		}
-		if !ok {
-			g.deferred(ratelimit.DeferSlots)
-			return queue.Admission{Verdict: queue.Defer, Delay: clampDelay(retry), Reason: "slots"}, nil
-		}
-	}
-
-	if g.c.Rate.Rate > 0 {
-		lim, err := g.adaptive.Effective(ctx, g.c.Key, g.c.Rate)
-		if err != nil {
-			g.giveBack(ctx, job.ID)
-			return queue.Admission{}, fmt.Errorf("read effective rate: %w", err)
-		}
-		res, err := g.limiter.Wait(ctx, g.c.Key, lim, priority(job), g.c.MaxWait)
-		if err != nil {
-			g.giveBack(ctx, job.ID)
-			return queue.Admission{}, fmt.Errorf("take rate token: %w", err)
-		}
-		if !res.Allowed {
-			g.giveBack(ctx, job.ID)
-			g.deferred(ratelimit.DeferRate)
-			return queue.Admission{Verdict: queue.Defer, Delay: clampDelay(res.RetryAfter), Reason: "rate_limit"}, nil
+		for {
+			ok, retry, err := g.slots.Acquire(ctx, g.c.Key, job.ID, g.c.MaxConcurrent, lease)
+			if err != nil {
+				return queue.Admission{}, fmt.Errorf("acquire call slot: %w", err)
+			}
+			if ok {
+				break
+			}
+			left := g.c.MaxWait - time.Since(start)
+			if left < slotPoll {
+				// The token taken above is not given back: GCRA has no refund, and the slot
+				// cap is what binds now, not the rate.
+				g.deferred(ratelimit.DeferSlots)
+				return queue.Admission{Verdict: queue.Defer, Delay: clampDelay(min(retry, 250*time.Millisecond)), Reason: "slots"}, nil
+			}
+			select {
+			case <-ctx.Done():
+				return queue.Admission{}, ctx.Err()
+			case <-time.After(slotPoll):
+			}
 		}
 	}
 	return queue.Admission{Verdict: queue.Admit}, nil
 }
+
+// slotPoll is how often a job waiting for a call slot looks again within its short wait.
+const slotPoll = 10 * time.Millisecond
 
 // clampDelay keeps a reschedule delay within sane bounds: at least 10 ms, at most a minute.
 func clampDelay(d time.Duration) time.Duration {
@@ -212,15 +245,6 @@ func (g *Gate) deferred(reason string) {
 func (g *Gate) throttled(reason string) {
 	if g.c.Metrics != nil {
 		g.c.Metrics.JobThrottled(reason)
-	}
-}
-
-func (g *Gate) giveBack(ctx context.Context, jobID string) {
-	if g.c.MaxConcurrent <= 0 {
-		return
-	}
-	if _, err := g.slots.Release(context.WithoutCancel(ctx), g.c.Key, jobID); err != nil {
-		g.log.Warn("release call slot", "job_id", jobID, "err", err)
 	}
 }
 

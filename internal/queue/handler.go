@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -228,7 +229,7 @@ func (h *Handler) dial(ctx context.Context, log *slog.Logger, job Job, attempt i
 			}
 		}
 		h.backToQueue(reqCtx, log, job, attempt, "provider rate limit "+code)
-		return h.reschedule("rate", h.o.RateBackoff)
+		return h.reschedule("rate", rateDelay(code, h.o.RateBackoff))
 	case voice.ClassTransient:
 		retried, _ := asynq.GetRetryCount(ctx)
 		maxRetry, known := asynq.GetMaxRetry(ctx)
@@ -290,6 +291,22 @@ func (h *Handler) send(ctx context.Context, job Job, userData string) (*voice.Re
 			DisplayNbr: h.o.DisplayNumber, CalleeNbr: job.To, PlayInfoList: items,
 			StatusURL: status, FeeURL: fee, UserData: userData,
 		})
+	}
+}
+
+// rateDelay is how long a job waits after a rate-class reply. The call-count limits (1013001–
+// 1013003) are per-second caps of the account, app or number: the effective rate has just been
+// lowered, so the job only steps aside for a moment (a person may be waiting for a code). The
+// platform asks for about a minute after quota, flow-control and port replies (ref §9: 1010009,
+// 1010010, 1011006, 1020165), and 30 minutes after an IP lock (1020176).
+func rateDelay(code string, base time.Duration) time.Duration {
+	switch code {
+	case "1013001", "1013002", "1013003":
+		return time.Second + rand.N(500*time.Millisecond)
+	case "1020176":
+		return 30 * time.Minute
+	default:
+		return base
 	}
 }
 

@@ -27,12 +27,13 @@ func TaskType(k Kind) string {
 	}
 }
 
-// Queues returns the asynq queue priorities. The worker runs with StrictPriority, so a task of a
-// higher queue is always taken first: a person waiting for a verification code never waits
-// behind a campaign. Webhook deliveries are small and come before dialling notify and bulk jobs
-// so that results keep flowing while a backlog drains.
+// Queues returns the asynq queue priorities of the dialling server. The worker runs it with
+// StrictPriority, so a task of a higher queue is always taken first: a person waiting for a
+// verification code never waits behind a campaign. Webhook deliveries have a server of their own
+// (QueueWebhooks), so results keep flowing while a backlog drains and no dequeue of a call first
+// looks into the webhook queue.
 func Queues() map[string]int {
-	return map[string]int{QueueVerify: 8, QueueWebhooks: 4, QueueNotify: 2, QueueBulk: 1}
+	return map[string]int{QueueVerify: 8, QueueNotify: 2, QueueBulk: 1}
 }
 
 // TaskOptions configures the asynq side of a job task.
