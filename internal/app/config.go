@@ -122,7 +122,7 @@ func Bind(set *config.Set, role string) *Config {
 	set.Int(&c.CallBurst, "call-burst", "VOICEQUEUE_CALL_BURST", 1, "calls that may start back to back above the rate; 1 = strict spacing")
 	set.Float(&c.RateReserve, "rate-reserve", "VOICEQUEUE_RATE_RESERVE", 0.5, "share of the burst that bulk jobs leave free for verify jobs, in [0, 1)")
 	set.Float(&c.RateMargin, "rate-margin", "VOICEQUEUE_RATE_MARGIN", 0.03, "run the limiter this share under VOICEQUEUE_CALL_RATE, so that network jitter never puts one call too many in the provider's one-second window")
-	set.Float(&c.RateDecrease, "rate-decrease", "VOICEQUEUE_RATE_DECREASE", 0.8, "factor the effective rate is multiplied by after a provider rate reply (recovers after 30 s)")
+	set.Float(&c.RateDecrease, "rate-decrease", "VOICEQUEUE_RATE_DECREASE", 0.95, "factor the effective rate is multiplied by after a provider rate reply (recovers after 10 s)")
 	set.Int(&c.MaxConcurrentCalls, "max-concurrent-calls", "VOICEQUEUE_MAX_CONCURRENT_CALLS", 10, "calls in progress at once for the account (provider call ports; 0 = no limit)")
 	set.Duration(&c.LimitMaxWait, "limit-max-wait", "VOICEQUEUE_LIMIT_MAX_WAIT", 500*time.Millisecond, "longest a worker waits for a rate token before rescheduling the job (at most 1s)")
 	set.Duration(&c.SlotLease, "call-slot-lease", "VOICEQUEUE_CALL_SLOT_LEASE", 30*time.Minute, "a call slot whose end is never reported is freed after this long")

@@ -258,15 +258,21 @@ func (h *Handler) applyStatus(ctx context.Context, push *voice.StatusPush, at ti
 	if err != nil || result != "" {
 		return result, err
 	}
-	rec, err := h.o.Store.Get(ctx, ref.JobID)
-	if errors.Is(err, jobstatus.ErrNotFound) {
-		return resultUnknownJob, nil
-	}
-	if err != nil {
-		return "", err
-	}
-	if ref.Attempt >= 0 && ref.Attempt < rec.Attempts {
-		return resultStale, nil // a push of an earlier attempt of a redialled job
+	// Only a disconnect needs the record first (was the call answered?). Pushes of an earlier
+	// attempt carry another sessionId, which the transition script refuses as stale.
+	answered := false
+	if push.EventType == voice.EventDisconnect {
+		rec, err := h.o.Store.Get(ctx, ref.JobID)
+		if errors.Is(err, jobstatus.ErrNotFound) {
+			return resultUnknownJob, nil
+		}
+		if err != nil {
+			return "", err
+		}
+		if ref.Attempt >= 0 && ref.Attempt < rec.Attempts {
+			return resultStale, nil // a push of an earlier attempt of a redialled job
+		}
+		answered = rec.State == jobstatus.StateAnswered
 	}
 	// Events carry our receive time (or, replayed from the spool, the time the push was spooled):
 	// it is monotonic with the worker's events and precise to the millisecond, where the
@@ -289,7 +295,6 @@ func (h *Handler) applyStatus(ctx context.Context, push *voice.StatusPush, at ti
 		if info.StateCode != nil {
 			stateCode = *info.StateCode
 		}
-		answered := rec.State == jobstatus.StateAnswered
 		outcome := voice.DisconnectOutcome(stateCode, answered)
 		t.To = StateForOutcome(outcome)
 		t.Detail = fmt.Sprintf("%s (stateCode %d)", outcome, stateCode)
@@ -346,6 +351,9 @@ func (h *Handler) apply(ctx context.Context, jobID string, t jobstatus.Transitio
 			h.log.Info("job ended", "job_id", jobID, "state", rec.State, "source", t.Source)
 			h.o.Finisher.Finish(ctx, rec)
 		}
+	}
+	if out.StaleSession {
+		return resultStale, nil
 	}
 	if !out.Changed {
 		return resultDuplicate, nil

@@ -138,8 +138,13 @@ func TestBeginDialRedelivery(t *testing.T) {
 			}
 		})
 		t.Run("bad arguments", func(t *testing.T) {
-			if _, _, err := e.store.BeginDial(ctx, e.create(t).ID, 0, at(1)); !errors.Is(err, ErrInvalid) {
-				t.Errorf("attempt 0: err = %v", err)
+			if _, _, err := e.store.BeginDial(ctx, e.create(t).ID, -1, at(1)); !errors.Is(err, ErrInvalid) {
+				t.Errorf("attempt -1: err = %v", err)
+			}
+			// NextAttempt numbers the dial from the record.
+			rec, g, err := e.store.BeginDial(ctx, e.create(t).ID, NextAttempt, at(1))
+			if err != nil || !g.Granted || g.Attempt != 1 || rec.Attempts != 1 {
+				t.Errorf("NextAttempt: grant %+v attempts %d err %v, want attempt 1", g, rec.Attempts, err)
 			}
 			if _, _, err := e.store.BeginDial(ctx, "j_none", 1, at(1)); !errors.Is(err, ErrNotFound) {
 				t.Errorf("missing: err = %v", err)

@@ -121,7 +121,7 @@ return {'ok', out, 1, applies and 1 or 0, cur}
 // beginDialScript records a dial before the provider request leaves (see Store.BeginDial).
 //
 // KEYS[1] job key
-// ARGV[1] attempt (≥ 1)
+// ARGV[1] attempt (≥ 1), or 0 for the record's attempts + 1
 // ARGV[2] dial time, unix ms
 // ARGV[3] now, unix ms (updated time)
 // ARGV[4] retention in milliseconds
@@ -133,6 +133,7 @@ local raw = redis.call('GET', KEYS[1])
 if not raw then return {'notfound'} end
 local r = cjson.decode(raw)
 local att, at = tonumber(ARGV[1]), tonumber(ARGV[2])
+if att == 0 then att = (r.a or 0) + 1 end
 local cur = r.s
 if (cur == 'dispatching' and r.dm) or cur == 'calling' or cur == 'ringing' or cur == 'answered' then
   return {'dialled', raw}

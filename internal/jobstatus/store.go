@@ -393,6 +393,9 @@ type DialGrant struct {
 	DialledAt time.Time
 }
 
+// NextAttempt asks BeginDial to number the dial itself: the record's attempts plus one.
+const NextAttempt = 0
+
 // BeginDial is the dial guard (issue 6): the worker calls it right BEFORE sending the provider
 // request. Atomically:
 //
@@ -406,11 +409,14 @@ type DialGrant struct {
 //
 // The marker closes when the dial's result is recorded: any Transition out of dispatching
 // (calling with the sessionId, rejected, unknown, or back to queued with From for a retry).
+//
+// attempt NextAttempt (0) numbers the dial one past the record's attempts, in the same script:
+// the worker need not read the record first.
 func (s *Store) BeginDial(ctx context.Context, id string, attempt int, at time.Time) (Record, DialGrant, error) {
 	if !validID(id) {
 		return Record{}, DialGrant{}, fmt.Errorf("begin dial: %w", ErrNotFound)
 	}
-	if attempt < 1 {
+	if attempt < 0 {
 		return Record{}, DialGrant{}, fmt.Errorf("begin dial: %w: attempt %d", ErrInvalid, attempt)
 	}
 	if at.IsZero() {
@@ -435,7 +441,7 @@ func (s *Store) BeginDial(ctx context.Context, id string, attempt int, at time.T
 	}
 	switch status {
 	case "granted":
-		return rec, DialGrant{Granted: true, Attempt: attempt, DialledAt: fromMS(ms(at))}, nil
+		return rec, DialGrant{Granted: true, Attempt: rec.DialAttempt, DialledAt: fromMS(ms(at))}, nil
 	case "dialled":
 		g := DialGrant{AlreadyDialled: true, Attempt: rec.DialAttempt}
 		if rec.DialStartedAt != nil {

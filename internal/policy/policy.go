@@ -33,7 +33,9 @@ type Config struct {
 	// the next hundred puts N+1 arrivals in one second and the platform refuses it (1013001).
 	Margin float64
 	// Decrease is the factor the effective rate is multiplied by after a rate-class provider
-	// reply (default 0.8), recovering after a cool-down.
+	// reply (default 0.95), recovering after a 10 s cool-down. With the margin above, a refusal is
+	// an isolated jitter accident, not a sign that the cap is wrong: a gentle step keeps the
+	// account's capacity used; repeated refusals still walk the rate down.
 	Decrease float64
 	// MaxConcurrent is the account's concurrent-call cap; 0 disables it.
 	MaxConcurrent int
@@ -93,7 +95,7 @@ func New(rdb redis.UniversalClient, c Config) (*Gate, error) {
 		return nil, fmt.Errorf("new policy gate: rate margin %v outside [0, 0.5)", c.Margin)
 	}
 	if c.Decrease == 0 {
-		c.Decrease = 0.8
+		c.Decrease = 0.95
 	}
 	c.MaxWait = min(c.MaxWait, time.Second)
 	if c.Logger == nil {
@@ -109,7 +111,7 @@ func New(rdb redis.UniversalClient, c Config) (*Gate, error) {
 	g := &Gate{
 		c:        c,
 		limiter:  ratelimit.NewLimiter(rdb, ratelimit.LimiterOptions{Logger: log, Metrics: c.Metrics, Reserve: c.Reserve}),
-		adaptive: ratelimit.NewAdaptive(rdb, ratelimit.AdaptiveOptions{Logger: log, Metrics: c.Metrics, Factor: c.Decrease, Cooldown: 30 * time.Second}),
+		adaptive: ratelimit.NewAdaptive(rdb, ratelimit.AdaptiveOptions{Logger: log, Metrics: c.Metrics, Factor: c.Decrease, Cooldown: 10 * time.Second}),
 		slots:    ratelimit.NewSlots(rdb, ratelimit.SlotsOptions{Logger: log, Metrics: c.Metrics}),
 		callees:  ratelimit.NewCalleeLimiter(rdb, c.HashKey, ratelimit.CalleeOptions{Logger: log, Metrics: c.Metrics}),
 		log:      log,

@@ -120,39 +120,25 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		return fmt.Errorf("%v: %w", err, asynq.SkipRetry)
 	}
 	log := h.log.With("job_id", job.ID, "kind", job.Kind)
-	rec, err := h.o.Store.Get(ctx, job.ID)
-	if errors.Is(err, jobstatus.ErrNotFound) {
-		log.Warn("task without a job record: dropped (record expired or never written)")
-		return nil
-	}
-	if err != nil {
-		return &TransientError{Err: fmt.Errorf("load job: %w", err)}
-	}
-	switch rec.State {
-	case jobstatus.StateQueued, jobstatus.StateScheduled, jobstatus.StateDispatching:
-	default:
-		// Canceled, already dialled by an earlier delivery, or ended: nothing to do.
-		log.Debug("task for a job that is not waiting", "state", rec.State)
-		return nil
-	}
 	now := h.o.Now().UTC()
-
-	if rec.State == jobstatus.StateDispatching {
-		return h.resolveOpenDial(ctx, log, job, rec, now)
-	}
 	if now.After(job.DispatchBy) {
-		return h.end(ctx, log, job, jobstatus.StateExpired, "ttl passed before dispatch", rec.Attempts)
+		// Ends the job only if it is still waiting (the From guard of end): a job already
+		// dialled, ended or canceled is left as it is.
+		return h.end(ctx, log, job, jobstatus.StateExpired, "ttl passed before dispatch", 0)
 	}
-
 	if h.o.Breaker != nil {
 		if ok, wait := h.o.Breaker.Allow(ctx); !ok {
 			// The provider is failing: wait out the cool-down without using an attempt.
 			return h.reschedule("breaker", max(wait, time.Second))
 		}
 	}
-	attempt := rec.Attempts + 1
+	// The record is not read first: BeginDial below is the one round trip that both checks that
+	// the job is still waiting and records the dial, numbering the attempt itself.
 	if h.o.Gate != nil {
-		adm, err := h.o.Gate.Admit(ctx, job, attempt)
+		// The callee-cap log is keyed by job and this delivery's retry count, so a rescheduled
+		// delivery is not counted twice.
+		retried, _ := asynq.GetRetryCount(ctx)
+		adm, err := h.o.Gate.Admit(ctx, job, retried+1)
 		if err != nil {
 			// Fail closed: no token, no call. Try again soon without using an attempt.
 			log.Warn("call policy unavailable: not dialling", "err", err)
@@ -162,22 +148,25 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		case Defer:
 			return h.reschedule(adm.Reason, adm.Delay)
 		case Throttle:
-			return h.end(ctx, log, job, jobstatus.StateThrottled, adm.Reason, rec.Attempts)
+			return h.end(ctx, log, job, jobstatus.StateThrottled, adm.Reason, 0)
 		}
 	}
 
-	rec, grant, err := h.o.Store.BeginDial(ctx, job.ID, attempt, now)
-	if err != nil {
+	rec, grant, err := h.o.Store.BeginDial(ctx, job.ID, jobstatus.NextAttempt, now)
+	switch {
+	case errors.Is(err, jobstatus.ErrConflict) || errors.Is(err, jobstatus.ErrNotFound):
+		// Canceled, ended, or its record expired: nothing to do.
 		h.release(ctx, log, job.ID)
-		if errors.Is(err, jobstatus.ErrConflict) {
-			return nil // canceled or ended between the read and now
-		}
+		log.Debug("task for a job that is not waiting", "state", rec.State)
+		return nil
+	case err != nil:
+		h.release(ctx, log, job.ID)
 		return &TransientError{Err: fmt.Errorf("record dial: %w", err)}
-	}
-	if grant.AlreadyDialled {
+	case grant.AlreadyDialled:
+		// Do not release: the slot belongs to the call that may be under way.
 		return h.resolveOpenDial(ctx, log, job, rec, now)
 	}
-	return h.dial(ctx, log, job, attempt)
+	return h.dial(ctx, log, job, grant.Attempt)
 }
 
 // dial sends the provider request of one attempt and records what its reply means.
@@ -315,6 +304,9 @@ func rateDelay(code string, base time.Duration) time.Duration {
 // blindly: it waits for the provider's pushes to move the job on, and after DialResolveTimeout
 // ends it `unknown` (a later push or CDR still resolves it).
 func (h *Handler) resolveOpenDial(ctx context.Context, log *slog.Logger, job Job, rec jobstatus.Record, now time.Time) error {
+	if rec.State != jobstatus.StateDispatching {
+		return nil // the call exists (calling, ringing, answered): its pushes take it from here
+	}
 	started := rec.UpdatedAt
 	if rec.DialStartedAt != nil {
 		started = *rec.DialStartedAt
