@@ -26,6 +26,10 @@ bench: ## end-to-end benchmarks of issue 7 on the real Redis at REDIS_URL (its D
 bench-caps: ## 4 worker processes at 100 calls/s and 20 ports against cmd/voicesim, then one killed
 	$(GO) run ./cmd/vqbench --only caps
 
+.PHONY: chaos
+chaos: ## 2,000 jobs, 3 workers, SIGKILLs, a Redis restart and a 10 s provider outage on its own redis-server (~2.5 min)
+	$(GO) run ./cmd/vqchaos
+
 fuzz: ## run every fuzz target for FUZZTIME each (default 30s)
 	./scripts/fuzz.sh $(or $(FUZZTIME),30s)
 

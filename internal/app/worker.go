@@ -78,7 +78,7 @@ func NewWorker(cfg *Config, deps Deps, m *Metrics, o WorkerOptions) (*Worker, er
 		DisplayNumber: cfg.DisplayNumber, StatusURL: status, FeeURL: fee,
 		VerifyPreTone: cfg.VerifyPreTone, VerifyPosTone: cfg.VerifyPosTone, VerifyTimes: cfg.VerifyTimes,
 		Gate: gate, Breaker: brk, Finisher: finisher, Pauser: inspector, DialResolveTimeout: cfg.DialResolve,
-		RateBackoff: cfg.RateBackoff, Metrics: m.Queue, Logger: deps.Logger, Now: deps.Now,
+		RateBackoff: cfg.RateBackoff, MaxAttempts: cfg.MaxAttempts, Metrics: m.Queue, Logger: deps.Logger, Now: deps.Now,
 	})
 	if err != nil {
 		return nil, err

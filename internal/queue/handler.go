@@ -49,6 +49,9 @@ type HandlerOptions struct {
 	DialResolveTimeout time.Duration
 	// DialResolveInterval is how often such a task looks again (default 5 s).
 	DialResolveInterval time.Duration
+	// MaxAttempts is how many provider requests a job may make for transient failures before it
+	// ends `failed` (default 5), counted in the job's record.
+	MaxAttempts int
 	// RateBackoff is the delay after a rate-class provider reply (default 60 s, ref §9).
 	RateBackoff time.Duration
 	Metrics     *Metrics
@@ -92,6 +95,9 @@ func NewHandler(o HandlerOptions) (*Handler, error) {
 	}
 	if o.DialResolveInterval <= 0 {
 		o.DialResolveInterval = 5 * time.Second
+	}
+	if o.MaxAttempts <= 0 {
+		o.MaxAttempts = 5
 	}
 	if o.RateBackoff <= 0 {
 		o.RateBackoff = time.Minute
@@ -220,9 +226,7 @@ func (h *Handler) dial(ctx context.Context, log *slog.Logger, job Job, attempt i
 		h.backToQueue(reqCtx, log, job, attempt, "provider rate limit "+code)
 		return h.reschedule("rate", rateDelay(code, h.o.RateBackoff))
 	case voice.ClassTransient:
-		retried, _ := asynq.GetRetryCount(ctx)
-		maxRetry, known := asynq.GetMaxRetry(ctx)
-		if known && retried >= maxRetry {
+		if attempt >= h.o.MaxAttempts {
 			log.Warn("transient failures used every attempt", "err", err)
 			return h.finalAfterDial(ctx, log, job, jobstatus.StateFailed, "attempts exhausted: "+describe(err), attempt)
 		}

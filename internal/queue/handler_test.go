@@ -217,3 +217,25 @@ func TestExpiredJobIsNotDialled(t *testing.T) {
 		t.Fatalf("state %s, dials %d; want expired and none", rec.State, r.dialer.calls.Load())
 	}
 }
+
+// TestTransientAttemptsFromRecord: the job ends failed after MaxAttempts provider requests,
+// counted in its record, and its asynq task never runs out of retries first.
+func TestTransientAttemptsFromRecord(t *testing.T) {
+	t.Parallel()
+	r := newHandlerRig(t)
+	r.h.o.MaxAttempts = 3
+	r.dialer.reply = func() (*voice.Response, error) {
+		return nil, &voice.APIError{Code: "1010001", Class: voice.ClassTransient, HTTPStatus: 500}
+	}
+	job := r.newJob(t)
+	for i := 1; i <= 3; i++ {
+		err := r.run(t, job)
+		rec, _ := r.store.Get(t.Context(), job.ID)
+		if i < 3 && (err == nil || rec.State != jobstatus.StateQueued) {
+			t.Fatalf("attempt %d: err %v state %s, want a retry", i, err, rec.State)
+		}
+		if i == 3 && (err != nil || rec.State != jobstatus.StateFailed) {
+			t.Fatalf("attempt 3: err %v state %s, want failed", err, rec.State)
+		}
+	}
+}

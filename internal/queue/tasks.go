@@ -54,6 +54,9 @@ func (o TaskOptions) withDefaults() TaskOptions {
 	return o
 }
 
+// taskMaxRetry is asynq's retry limit of voice tasks: in effect none (see NewTask).
+const taskMaxRetry = 1 << 20
+
 // NewTask builds the asynq task of a job. The task ID is the job ID, so that a job can never be
 // enqueued twice, and the task is kept until the job's dispatch deadline at most.
 func NewTask(job Job, o TaskOptions) (*asynq.Task, error) {
@@ -65,7 +68,11 @@ func NewTask(job Job, o TaskOptions) (*asynq.Task, error) {
 	opts := []asynq.Option{
 		asynq.TaskID(job.ID),
 		asynq.Queue(job.Queue),
-		asynq.MaxRetry(o.MaxAttempts - 1),
+		// asynq archives a task once its retry count reaches MaxRetry, whatever the error and
+		// before IsFailure is consulted, and it counts a killed worker's redelivery as a retry:
+		// a job whose task were archived while its record waits would be lost. So asynq never
+		// gives up; the Handler ends the job from the record's own attempt count.
+		asynq.MaxRetry(taskMaxRetry),
 		asynq.Timeout(o.Timeout),
 	}
 	if job.ScheduledAt != nil {
