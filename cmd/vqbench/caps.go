@@ -43,13 +43,13 @@ type capsFleet struct {
 
 func (f *capsFleet) stop() {
 	for _, w := range f.workers {
-		w.stop(25 * time.Second)
+		w.Stop(25 * time.Second)
 	}
 	if f.gateway != nil {
-		f.gateway.stop(10 * time.Second)
+		f.gateway.Stop(10 * time.Second)
 	}
 	if f.sim != nil {
-		f.sim.stop(10 * time.Second)
+		f.sim.Stop(10 * time.Second)
 	}
 }
 
@@ -176,9 +176,9 @@ func (b *bench) capsRun(ctx context.Context, kill bool) []result {
 			return fail(fmt.Errorf("simulator stats: %w", err))
 		}
 		if kill && killedAt.IsZero() && stats.Accepted >= o.capsJobs/2 {
-			f.workers[0].kill()
+			f.workers[0].Kill()
 			killedAt, killedAfter = time.Now(), stats.Accepted
-			b.progress("%s: SIGKILL worker 1 (pid %d) after %d calls", label, f.workers[0].pid(), killedAfter)
+			b.progress("%s: SIGKILL worker 1 (pid %d) after %d calls", label, f.workers[0].PID(), killedAfter)
 		}
 		if backlogEnd.IsZero() {
 			if qi, err := inspector.GetQueueInfo(queue.QueueBulk); err == nil && qi.Pending+qi.Scheduled+qi.Retry == 0 {
@@ -221,7 +221,7 @@ func (b *bench) capsRun(ctx context.Context, kill bool) []result {
 	}
 	var scraped []string
 	for i, a := range f.admins {
-		if !f.workers[i].exited() {
+		if !f.workers[i].Exited() {
 			scraped = append(scraped, "http://"+a+"/metrics")
 		}
 	}

@@ -50,20 +50,20 @@ func (b *bench) footprint(ctx context.Context) []result {
 	if err != nil {
 		return fail(err)
 	}
-	defer wp.stop(20 * time.Second)
+	defer wp.Stop(20 * time.Second)
 	if err := waitHTTP(ctx, "http://"+admin+"/readyz", wp, 20*time.Second); err != nil {
 		return fail(err)
 	}
 	time.Sleep(time.Second)
-	idleRSS, _, err := procStatus(wp.pid())
+	idleRSS, _, err := procStatus(wp.PID())
 	if err != nil {
 		return fail(err)
 	}
 	mem0 := b.usedMemory(ctx)
 
 	b.progress("footprint: %d notify jobs through a worker process at concurrency %d", n, conc)
-	sampler := sampleRSS(wp.pid(), 50*time.Millisecond)
-	cpu0 := procCPU(wp.pid())
+	sampler := sampleRSS(wp.PID(), 50*time.Millisecond)
+	cpu0 := procCPU(wp.PID())
 	t0 := time.Now()
 	ids := make([]string, n)
 	var next atomic.Int64
@@ -97,9 +97,9 @@ func (b *bench) footprint(ctx context.Context) []result {
 		return fail(err)
 	}
 	dialled := time.Since(t0)
-	workerCPU := procCPU(wp.pid()) - cpu0
+	workerCPU := procCPU(wp.PID()) - cpu0
 	peak, mean := sampler.end()
-	_, hwm, _ := procStatus(wp.pid())
+	_, hwm, _ := procStatus(wp.PID())
 
 	// Wait for the calls to play out and their pushes to end every job.
 	waitCtx, cancel := context.WithTimeout(ctx, time.Minute)
@@ -143,7 +143,7 @@ func (b *bench) footprint(ctx context.Context) []result {
 		avg, recMax, sample, float64(strBytes)/float64(sample), perJob(float64(sessBytes), len(sessions)), perJob(float64(mem1-mem0), n))
 	return []result{
 		{Target: 5, Name: "worker_rss_mib", Value: mib(peak), Anchor: mib(idleRSS), Cmp: atMost, Bound: rssBudget,
-			Detail: fmt.Sprintf("peak VmRSS of the worker process (pid %d) at concurrency %d; anchor: the same process idle; budget %d MiB (our choice)", wp.pid(), conc, rssBudget)},
+			Detail: fmt.Sprintf("peak VmRSS of the worker process (pid %d) at concurrency %d; anchor: the same process idle; budget %d MiB (our choice)", wp.PID(), conc, rssBudget)},
 		{Target: 5, Name: "record_bytes", Value: avg, Anchor: 1024, Cmp: atMost, Bound: 1024,
 			Detail: "MEMORY USAGE of a completed job's record (6 events + CDR); anchor: 1 KiB"},
 	}

@@ -2,17 +2,12 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"io"
-	"net/http"
+	"github.com/voicequeue/voicequeue/internal/procs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -29,20 +24,16 @@ type binaries struct {
 	self     string
 }
 
-// build builds the binaries once, into the work directory, with `go build` (the go command that
-// runs this bench, found through GOROOT, or "go" on PATH).
+// build builds the binaries once, into the work directory, with `go build`.
 func (b *bench) build(ctx context.Context) (*binaries, error) {
 	if b.bins != nil {
 		return b.bins, nil
 	}
-	root, err := moduleRoot()
+	root, err := procs.ModuleRoot("vqbench")
 	if err != nil {
 		return nil, err
 	}
 	out := filepath.Join(b.dir, "bin")
-	if err := os.MkdirAll(out, 0o755); err != nil {
-		return nil, err
-	}
 	pkgs := []string{"./cmd/worker", "./cmd/gateway", "./cmd/enqueue"}
 	haveSim := false
 	if _, err := os.Stat(filepath.Join(root, "cmd", "voicesim", "main.go")); err == nil {
@@ -50,23 +41,16 @@ func (b *bench) build(ctx context.Context) (*binaries, error) {
 		haveSim = true
 	}
 	t0 := time.Now()
-	cmd := exec.CommandContext(ctx, goCommand(), append([]string{"build", "-o", out + string(os.PathSeparator)}, pkgs...)...)
-	cmd.Dir = root
-	var stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = io.Discard, &stderr
-	if err := cmd.Run(); err != nil && haveSim {
-		// cmd/voicesim may be half-written by someone else: build without it.
-		b.progress("build with cmd/voicesim failed (%v: %s); using `vqbench sim` instead", err, firstLine(stderr.String()))
+	if err := procs.Build(ctx, root, out, pkgs...); err != nil && haveSim {
+		// cmd/voicesim may not build: run the simulator as `vqbench sim` instead.
+		b.progress("build with cmd/voicesim failed (%s); using `vqbench sim` instead", firstLine(err.Error()))
 		haveSim = false
-		stderr.Reset()
-		cmd = exec.CommandContext(ctx, goCommand(), append([]string{"build", "-o", out + string(os.PathSeparator)}, pkgs[:3]...)...)
-		cmd.Dir, cmd.Stdout, cmd.Stderr = root, io.Discard, &stderr
-		err = cmd.Run()
-		if err != nil {
-			return nil, fmt.Errorf("go build %s: %w\n%s", strings.Join(pkgs[:3], " "), err, stderr.String())
+		pkgs = pkgs[:3]
+		if err := procs.Build(ctx, root, out, pkgs...); err != nil {
+			return nil, err
 		}
 	} else if err != nil {
-		return nil, fmt.Errorf("go build %s: %w\n%s", strings.Join(pkgs, " "), err, stderr.String())
+		return nil, err
 	}
 	self, err := os.Executable()
 	if err != nil {
@@ -89,145 +73,16 @@ func firstLine(s string) string {
 	return s
 }
 
-// goCommand is the go tool of this toolchain when it can be found, else "go".
-func goCommand() string {
-	if p := filepath.Join(runtime.GOROOT(), "bin", "go"); fileExists(p) {
-		return p
-	}
-	return "go"
-}
-
-func fileExists(p string) bool {
-	_, err := os.Stat(p)
-	return err == nil
-}
-
-// moduleRoot finds the directory of go.mod from the working directory upwards.
-func moduleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if fileExists(filepath.Join(dir, "go.mod")) && fileExists(filepath.Join(dir, "cmd", "worker")) {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("run vqbench from inside the voicequeue module (go.mod not found)")
-		}
-		dir = parent
-	}
-}
-
-// proc is a child process with its output in a log file.
-type proc struct {
-	name string
-	cmd  *exec.Cmd
-	log  string
-	done chan struct{}
-	err  error
-}
+// proc is a child process with its output in a log file in the work directory.
+type proc = procs.Proc
 
 // start starts a process with exactly env (plus PATH and HOME) as its environment.
 func (b *bench) start(name, path string, args []string, env map[string]string) (*proc, error) {
-	logPath := filepath.Join(b.dir, name+".log")
-	f, err := os.Create(logPath)
-	if err != nil {
-		return nil, err
-	}
-	cmd := exec.Command(path, args...)
-	cmd.Stdout, cmd.Stderr = f, f
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
-	keys := make([]string, 0, len(env))
-	for k := range env {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		cmd.Env = append(cmd.Env, k+"="+env[k])
-	}
-	if err := cmd.Start(); err != nil {
-		_ = f.Close()
-		return nil, fmt.Errorf("start %s: %w", name, err)
-	}
-	p := &proc{name: name, cmd: cmd, log: logPath, done: make(chan struct{})}
-	go func() {
-		p.err = cmd.Wait()
-		_ = f.Close()
-		close(p.done)
-	}()
-	return p, nil
-}
-
-func (p *proc) pid() int { return p.cmd.Process.Pid }
-
-// stop sends SIGTERM and waits up to grace, then SIGKILL.
-func (p *proc) stop(grace time.Duration) {
-	select {
-	case <-p.done:
-		return
-	default:
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(grace):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-	}
-}
-
-// kill sends SIGKILL and waits.
-func (p *proc) kill() {
-	_ = p.cmd.Process.Kill()
-	<-p.done
-}
-
-func (p *proc) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// tail returns the last lines of the process log.
-func (p *proc) tail(n int) string {
-	raw, err := os.ReadFile(p.log)
-	if err != nil {
-		return ""
-	}
-	lines := strings.Split(strings.TrimRight(string(raw), "\n"), "\n")
-	return strings.Join(lines[max(0, len(lines)-n):], "\n")
+	return procs.Start(name, path, args, env, filepath.Join(b.dir, name+".log"), false)
 }
 
 // waitHTTP polls url until it answers 200 or the process exits or ctx ends.
-func waitHTTP(ctx context.Context, url string, p *proc, limit time.Duration) error {
-	deadline := time.Now().Add(limit)
-	for {
-		resp, err := http.Get(url)
-		if err == nil {
-			_, _ = io.Copy(io.Discard, resp.Body)
-			_ = resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		if p != nil && p.exited() {
-			return fmt.Errorf("%s exited: %v\n%s", p.name, p.err, p.tail(20))
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%s not ready after %v", url, limit)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-}
+var waitHTTP = procs.WaitHTTP
 
 // procStatus reads VmRSS and VmHWM (bytes) of a process from /proc/PID/status.
 func procStatus(pid int) (rss, hwm int64, err error) {

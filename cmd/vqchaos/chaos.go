@@ -439,9 +439,9 @@ func (c *chaos) supervise() {
 					w.restartAt = time.Now().Add(time.Second)
 				}
 			}
-		case w.p != nil && w.p.exited():
+		case w.p != nil && w.p.Exited():
 			c.rep.selfExits++
-			c.mark("worker-%d exited by itself (%v): starting it again in 1s", w.n, w.p.err)
+			c.mark("worker-%d exited by itself (%v): starting it again in 1s", w.n, w.p.Err())
 			c.book.end(w.n)
 			w.restartAt = time.Now().Add(time.Second)
 		}
@@ -451,7 +451,7 @@ func (c *chaos) supervise() {
 // scrapeWorkers keeps the latest counters of every running worker.
 func (c *chaos) scrapeWorkers(ctx context.Context) {
 	for _, w := range c.workers {
-		if w.restartAt.IsZero() && w.p != nil && !w.p.exited() {
+		if w.restartAt.IsZero() && w.p != nil && !w.p.Exited() {
 			c.scrapeWorker(ctx, w)
 		}
 	}
@@ -490,7 +490,7 @@ func (c *chaos) sampleSlots(ctx context.Context) {
 func (c *chaos) killRandomWorker(ctx context.Context) {
 	var up []*workerSlot
 	for _, w := range c.workers {
-		if w.restartAt.IsZero() && w.p != nil && !w.p.exited() {
+		if w.restartAt.IsZero() && w.p != nil && !w.p.Exited() {
 			up = append(up, w)
 		}
 	}
@@ -499,8 +499,8 @@ func (c *chaos) killRandomWorker(ctx context.Context) {
 	}
 	w := up[c.rng.IntN(len(up))]
 	c.scrapeWorker(ctx, w)
-	pid := w.p.pid()
-	w.p.kill()
+	pid := w.p.PID()
+	w.p.Kill()
 	c.book.end(w.n)
 	c.rep.kills++
 	w.restartAt = time.Now().Add(c.o.restartIn)
@@ -728,13 +728,13 @@ func (c *chaos) close() {
 	var wg sync.WaitGroup
 	for _, w := range c.workers {
 		if w.p != nil {
-			wg.Go(func() { w.p.stop(10 * time.Second) })
+			wg.Go(func() { w.p.Stop(10 * time.Second) })
 		}
 	}
 	wg.Wait()
 	for _, p := range []*proc{c.gw, c.sim} {
 		if p != nil {
-			p.stop(10 * time.Second)
+			p.Stop(10 * time.Second)
 		}
 	}
 	if c.redis != nil {

@@ -67,8 +67,8 @@ func (r *redisServer) start(ctx context.Context) error {
 		if err := rdb.Ping(ctx).Err(); err == nil {
 			return nil
 		}
-		if p.exited() {
-			return fmt.Errorf("redis-server exited on start: %v (see %s)", p.err, r.log)
+		if p.Exited() {
+			return fmt.Errorf("redis-server exited on start: %v (see %s)", p.Err(), r.log)
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("redis-server on %s not ready after 20s", r.addr)
@@ -87,7 +87,7 @@ func (r *redisServer) stop() bool {
 	if r.p == nil {
 		return true
 	}
-	return r.p.stop(15 * time.Second)
+	return r.p.Stop(15 * time.Second)
 }
 
 // restart stops Redis and starts it again on the same port and directory. It returns how long
