@@ -226,7 +226,8 @@ func (b *bench) capsRun(ctx context.Context, kill bool) []result {
 		}
 	}
 	workerMetrics := scrapeSum(ctx, hc, scraped, "voicequeue_jobs_deferred_total", "voicequeue_job_retries_total",
-		"voicequeue_ratelimit_tokens_total", "voicequeue_ratelimit_effective_rate", "voicequeue_provider_requests_total{api=\"notify\",class=\"rate\"")
+		"voicequeue_ratelimit_tokens_total", "voicequeue_ratelimit_effective_rate", "voicequeue_provider_requests_total{api=\"notify\",class=\"rate\"",
+		"voicequeue_dial_token_lateness_seconds_bucket")
 	final := finalCount(states)
 	stateList := formatStates(states)
 	b.rp.note(label, "simulator, per whole second while the backlog lasted", "%s", joinInts(perSec, 40))

@@ -31,6 +31,9 @@ type Config struct {
 	// 1/rate apart in Redis, but the platform counts calls as they arrive, after a dial record, a
 	// signature and a TCP connect whose delays vary: without a margin, one call delayed more than
 	// the next hundred puts N+1 arrivals in one second and the platform refuses it (1013001).
+	// A margin m tolerates a delay of about m seconds; half of it is given to this process: a
+	// request not sent within Margin/2 s of its token's instant is put back (Admission.SendBy),
+	// the other half is for the network and the provider.
 	Margin float64
 	// Decrease is the factor the effective rate is multiplied by after a rate-class provider
 	// reply (default 0.95), recovering after a 10 s cool-down. With the margin above, a refusal is
@@ -60,7 +63,7 @@ type Config struct {
 // Gate is the queue.Gate of the worker.
 type Gate struct {
 	c        Config
-	limiter  *ratelimit.Limiter
+	capacity *ratelimit.Capacity
 	adaptive *ratelimit.Adaptive
 	slots    *ratelimit.Slots
 	callees  *ratelimit.CalleeLimiter
@@ -108,10 +111,19 @@ func New(rdb redis.UniversalClient, c Config) (*Gate, error) {
 		return nil, errors.New("new policy gate: empty hash key")
 	}
 	log := c.Logger.With("component", "policy")
+	// The back-off and the capacity claim must agree on how the rate climbs back.
+	aimd := ratelimit.AdaptiveOptions{Logger: log, Metrics: c.Metrics, Factor: c.Decrease, Cooldown: 10 * time.Second}
+	capacity, err := ratelimit.NewCapacity(rdb, ratelimit.CapacityOptions{
+		Logger: log, Metrics: c.Metrics, Reserve: c.Reserve, Margin: c.Margin, Adaptive: aimd,
+		SlotPoll: slotPoll,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("new policy gate: %w", err)
+	}
 	g := &Gate{
 		c:        c,
-		limiter:  ratelimit.NewLimiter(rdb, ratelimit.LimiterOptions{Logger: log, Metrics: c.Metrics, Reserve: c.Reserve}),
-		adaptive: ratelimit.NewAdaptive(rdb, ratelimit.AdaptiveOptions{Logger: log, Metrics: c.Metrics, Factor: c.Decrease, Cooldown: 10 * time.Second}),
+		capacity: capacity,
+		adaptive: ratelimit.NewAdaptive(rdb, aimd),
 		slots:    ratelimit.NewSlots(rdb, ratelimit.SlotsOptions{Logger: log, Metrics: c.Metrics}),
 		callees:  ratelimit.NewCalleeLimiter(rdb, c.HashKey, ratelimit.CalleeOptions{Logger: log, Metrics: c.Metrics}),
 		log:      log,
@@ -181,57 +193,54 @@ func (g *Gate) Admit(ctx context.Context, job queue.Job, attempt int) (queue.Adm
 		}
 	}
 
-	// The rate token first, then a call slot within what is left of the short wait: a job that
-	// held a slot while waiting for a token would keep a port idle, and slots free up every few
-	// milliseconds when calls are short.
-	start := time.Now()
-	if g.c.Rate.Rate > 0 {
-		lim, err := g.adaptive.Effective(ctx, g.c.Key, g.c.Rate)
-		if err != nil {
-			return queue.Admission{}, fmt.Errorf("read effective rate: %w", err)
+	// The rate token and a call slot together, in one script: a job never holds a slot while
+	// it waits for a token (a port would sit idle), never spends a token and then waits for a
+	// slot (its call would reach the provider late, out of the tokens' even spacing), and the
+	// call goes out as soon as its token is due.
+	if g.c.Rate.Rate > 0 || g.c.MaxConcurrent > 0 {
+		cl := ratelimit.Claim{Priority: priority(job)}
+		if g.c.Rate.Rate > 0 {
+			cl.Rate = g.c.Rate
 		}
-		lim.Rate *= 1 - g.c.Margin
-		res, err := g.limiter.Wait(ctx, g.c.Key, lim, priority(job), g.c.MaxWait)
+		if g.c.MaxConcurrent > 0 {
+			cl.Slots, cl.Holder, cl.Lease = g.c.MaxConcurrent, job.ID, g.c.SlotLease
+			if job.Kind == queue.KindClick2Call && job.MaxDuration > 0 {
+				cl.Lease = max(cl.Lease, time.Duration(job.MaxDuration)*time.Minute+5*time.Minute)
+			}
+		}
+		res, err := g.capacity.Take(ctx, g.c.Key, cl, g.c.MaxWait)
 		if err != nil {
-			return queue.Admission{}, fmt.Errorf("take rate token: %w", err)
+			return queue.Admission{}, fmt.Errorf("claim rate token and call slot: %w", err)
+		}
+		if res.Allowed && !res.Due.IsZero() {
+			return queue.Admission{Verdict: queue.Admit, SendAt: res.Due, SendBy: res.Due.Add(g.sendWithin())}, nil
 		}
 		if !res.Allowed {
+			if res.Short == ratelimit.ShortSlots {
+				// Calls end all the time, but which one ends first is unknown (a lease says only
+				// when it would be given up): come back soon.
+				g.deferred(ratelimit.DeferSlots)
+				return queue.Admission{Verdict: queue.Defer, Delay: slotsRetry, Reason: "slots"}, nil
+			}
 			g.deferred(ratelimit.DeferRate)
 			return queue.Admission{Verdict: queue.Defer, Delay: clampDelay(res.RetryAfter), Reason: "rate_limit"}, nil
-		}
-	}
-	if g.c.MaxConcurrent > 0 {
-		lease := g.c.SlotLease
-		if job.Kind == queue.KindClick2Call && job.MaxDuration > 0 {
-			lease = max(lease, time.Duration(job.MaxDuration)*time.Minute+5*time.Minute)
-		}
-		for {
-			ok, retry, err := g.slots.Acquire(ctx, g.c.Key, job.ID, g.c.MaxConcurrent, lease)
-			if err != nil {
-				return queue.Admission{}, fmt.Errorf("acquire call slot: %w", err)
-			}
-			if ok {
-				break
-			}
-			left := g.c.MaxWait - time.Since(start)
-			if left < slotPoll {
-				// The token taken above is not given back: GCRA has no refund, and the slot
-				// cap is what binds now, not the rate.
-				g.deferred(ratelimit.DeferSlots)
-				return queue.Admission{Verdict: queue.Defer, Delay: clampDelay(min(retry, 250*time.Millisecond)), Reason: "slots"}, nil
-			}
-			select {
-			case <-ctx.Done():
-				return queue.Admission{}, ctx.Err()
-			case <-time.After(slotPoll):
-			}
 		}
 	}
 	return queue.Admission{Verdict: queue.Admit}, nil
 }
 
-// slotPoll is how often a job waiting for a call slot looks again within its short wait.
-const slotPoll = 10 * time.Millisecond
+// sendWithin is how late after its token's instant a request may still leave: half the delay
+// the rate margin tolerates (a margin m spreads N tokens over N/(1−m)·1/rate ≈ (1+m) s).
+func (g *Gate) sendWithin() time.Duration {
+	return time.Duration(g.c.Margin / 2 * float64(time.Second))
+}
+
+// slotPoll is how often a job waiting for a call slot looks again within its short wait, and
+// slotsRetry how long a job that found none within that wait steps aside.
+const (
+	slotPoll   = 10 * time.Millisecond
+	slotsRetry = 250 * time.Millisecond
+)
 
 // clampDelay keeps a reschedule delay within sane bounds: at least 10 ms, at most a minute.
 func clampDelay(d time.Duration) time.Duration {

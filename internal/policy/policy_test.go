@@ -195,3 +195,34 @@ func TestFailsClosed(t *testing.T) {
 		t.Fatal("Admit with Redis down admitted the call; want an error (fail closed)")
 	}
 }
+
+// TestAdmitSetsSendBy: with a rate, an admitted job must leave within half the rate margin of
+// its token's instant; without a rate there is no such limit.
+func TestAdmitSetsSendBy(t *testing.T) {
+	t.Parallel()
+	_, rdb := testredis.Mini(t)
+	now := time.Date(2026, 11, 25, 3, 0, 0, 0, time.UTC)
+	g := newGate(t, rdb, now, func(c *Config) {
+		c.Key = "app-sendby"
+		c.Rate = ratelimit.Limit{Rate: 100, Burst: 1}
+		c.Margin = 0.04
+		c.MaxConcurrent = 5
+	})
+	before := time.Now()
+	adm, err := g.Admit(t.Context(), job("j_sendby", queue.KindVerify, "+8613800000001", now), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if adm.Verdict != queue.Admit {
+		t.Fatalf("admission %+v, want admit", adm)
+	}
+	if lo, hi := before.Add(20*time.Millisecond), time.Now().Add(20*time.Millisecond); adm.SendBy.Before(lo) || adm.SendBy.After(hi) {
+		t.Errorf("SendBy %v, want 20ms (half the 4%% margin) after the token, within [%v, %v]", adm.SendBy, lo, hi)
+	}
+
+	g = newGate(t, rdb, now, func(c *Config) { c.Key = "app-slots-only"; c.MaxConcurrent = 5 })
+	adm, err = g.Admit(t.Context(), job("j_sendby2", queue.KindVerify, "+8613800000001", now), 1)
+	if err != nil || adm.Verdict != queue.Admit || !adm.SendBy.IsZero() {
+		t.Errorf("slots only: admission %+v, %v; want admit without SendBy", adm, err)
+	}
+}

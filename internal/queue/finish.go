@@ -35,6 +35,13 @@ type Admission struct {
 	Verdict Verdict
 	Delay   time.Duration
 	Reason  string // bounded, e.g. "window", "rate_limit", "slots", "callee_cap_3_per_24h"
+	// SendAt and SendBy, when set on Admit, bound when the provider request may leave, by this
+	// process's real clock: not before SendAt (the rate token's instant; the handler records
+	// the dial meanwhile), and not after SendBy (SendAt plus the share of the rate margin this
+	// process may use). A later request could reach the provider bunched with the calls after
+	// it and be refused for the rate (1013001); the handler puts the job back instead.
+	SendAt time.Time
+	SendBy time.Time
 }
 
 // ResultNotifier tells the producer that a job ended (the signed webhook). Implementations

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"strings"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -50,7 +51,8 @@ type HandlerOptions struct {
 	// DialResolveInterval is how often such a task looks again (default 5 s).
 	DialResolveInterval time.Duration
 	// MaxAttempts is how many provider requests a job may make for transient failures before it
-	// ends `failed` (default 5), counted in the job's record.
+	// ends `failed` (default 5), counted in the job's record (its events). Attempts put back for
+	// a rate reply or a late rate token do not count.
 	MaxAttempts int
 	// RateBackoff is the delay after a rate-class provider reply (default 60 s, ref §9).
 	RateBackoff time.Duration
@@ -140,11 +142,13 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	}
 	// The record is not read first: BeginDial below is the one round trip that both checks that
 	// the job is still waiting and records the dial, numbering the attempt itself.
+	var adm Admission
 	if h.o.Gate != nil {
 		// The callee-cap log is keyed by job and this delivery's retry count, so a rescheduled
 		// delivery is not counted twice.
 		retried, _ := asynq.GetRetryCount(ctx)
-		adm, err := h.o.Gate.Admit(ctx, job, retried+1)
+		var err error
+		adm, err = h.o.Gate.Admit(ctx, job, retried+1)
 		if err != nil {
 			// Fail closed: no token, no call. Try again soon without using an attempt.
 			log.Warn("call policy unavailable: not dialling", "err", err)
@@ -172,11 +176,43 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		// Do not release: the slot belongs to the call that may be under way.
 		return h.resolveOpenDial(ctx, log, job, rec, now)
 	}
-	return h.dial(ctx, log, job, grant.Attempt)
+	if !adm.SendAt.IsZero() {
+		// The dial is recorded while the booked rate token comes due (at most the gate's short
+		// wait; not cut short by shutdown, the dial is already recorded), so the request leaves
+		// right at the token's instant.
+		time.Sleep(time.Until(adm.SendAt))
+		h.o.Metrics.tokenLateness(time.Since(adm.SendAt))
+	}
+	if !adm.SendBy.IsZero() && time.Now().After(adm.SendBy) {
+		// This process stalled between the rate token and the send (a GC pause, a starved
+		// CPU, a slow round trip): sent now, the call could reach the provider bunched with
+		// the next ones and be refused for the rate. The token is spent; the job goes back
+		// and claims a fresh one.
+		h.backToQueue(ctx, log, job, grant.Attempt, "rate token expired before sending")
+		return h.reschedule("late_token", 10*time.Millisecond)
+	}
+	return h.dial(ctx, log, job, grant.Attempt, transientFailures(rec))
+}
+
+// detailTransient starts the detail of the event that puts a job back after a transient
+// failure; transientFailures counts those events.
+const detailTransient = "transient "
+
+// transientFailures counts the attempts of a job that failed transiently: only they use up
+// HandlerOptions.MaxAttempts. A rate reply or a late token puts the job back without using an
+// attempt, since neither says anything about the call itself.
+func transientFailures(rec jobstatus.Record) int {
+	n := 0
+	for _, e := range rec.Events {
+		if e.State == jobstatus.StateQueued && e.Source == "worker" && strings.HasPrefix(e.Detail, detailTransient) {
+			n++
+		}
+	}
+	return n
 }
 
 // dial sends the provider request of one attempt and records what its reply means.
-func (h *Handler) dial(ctx context.Context, log *slog.Logger, job Job, attempt int) error {
+func (h *Handler) dial(ctx context.Context, log *slog.Logger, job Job, attempt, failures int) error {
 	userData := h.o.Tagger.Tag(Reference{JobID: job.ID, Attempt: attempt})
 	api := string(job.Kind)
 	start := h.o.Now()
@@ -226,11 +262,11 @@ func (h *Handler) dial(ctx context.Context, log *slog.Logger, job Job, attempt i
 		h.backToQueue(reqCtx, log, job, attempt, "provider rate limit "+code)
 		return h.reschedule("rate", rateDelay(code, h.o.RateBackoff))
 	case voice.ClassTransient:
-		if attempt >= h.o.MaxAttempts {
+		if failures+1 >= h.o.MaxAttempts {
 			log.Warn("transient failures used every attempt", "err", err)
 			return h.finalAfterDial(ctx, log, job, jobstatus.StateFailed, "attempts exhausted: "+describe(err), attempt)
 		}
-		h.backToQueue(reqCtx, log, job, attempt, "transient "+describe(err))
+		h.backToQueue(reqCtx, log, job, attempt, detailTransient+describe(err))
 		h.o.Metrics.retry("transient")
 		return &TransientError{Err: err}
 	case voice.ClassAccount:

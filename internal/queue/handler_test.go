@@ -239,3 +239,55 @@ func TestTransientAttemptsFromRecord(t *testing.T) {
 		}
 	}
 }
+
+// TestRateRepliesUseNoAttempt: rate-class replies put the job back without using one of its
+// MaxAttempts; only transient failures do.
+func TestRateRepliesUseNoAttempt(t *testing.T) {
+	t.Parallel()
+	r := newHandlerRig(t)
+	r.h.o.MaxAttempts = 2
+	replies := []error{
+		&voice.APIError{Code: "1013001", Class: voice.ClassRate, HTTPStatus: 403},
+		&voice.APIError{Code: "1013001", Class: voice.ClassRate, HTTPStatus: 403},
+		&voice.APIError{Code: "1010001", Class: voice.ClassTransient, HTTPStatus: 500},
+		&voice.APIError{Code: "1010001", Class: voice.ClassTransient, HTTPStatus: 500},
+	}
+	var n atomic.Int32
+	r.dialer.reply = func() (*voice.Response, error) { return nil, replies[n.Add(1)-1] }
+	job := r.newJob(t)
+	for i, want := range []jobstatus.State{jobstatus.StateQueued, jobstatus.StateQueued, jobstatus.StateQueued, jobstatus.StateFailed} {
+		_ = r.run(t, job)
+		rec, _ := r.store.Get(t.Context(), job.ID)
+		if rec.State != want {
+			t.Fatalf("after reply %d (%v): state %s, want %s", i+1, replies[i], rec.State, want)
+		}
+	}
+}
+
+// lateGate admits every job with a SendBy already past.
+type lateGate struct{ released atomic.Int32 }
+
+func (g *lateGate) Admit(context.Context, Job, int) (Admission, error) {
+	return Admission{Verdict: Admit, SendBy: time.Unix(1, 0)}, nil
+}
+func (g *lateGate) Release(context.Context, string) error { g.released.Add(1); return nil }
+func (g *lateGate) ProviderRate(context.Context) error    { return nil }
+
+// TestLateTokenIsNotSent: a request that would leave after its Admission.SendBy is not sent; the
+// job goes back to the queue with its slot released, and is rescheduled as late_token.
+func TestLateTokenIsNotSent(t *testing.T) {
+	t.Parallel()
+	r := newHandlerRig(t)
+	g := &lateGate{}
+	r.h.o.Gate = g
+	job := r.newJob(t)
+	err := r.run(t, job)
+	var resched *RescheduleError
+	if !errors.As(err, &resched) || resched.Reason != "late_token" || IsFailure(err) {
+		t.Fatalf("run = %v, want a late_token reschedule", err)
+	}
+	rec, _ := r.store.Get(t.Context(), job.ID)
+	if r.dialer.calls.Load() != 0 || rec.State != jobstatus.StateQueued || g.released.Load() != 1 {
+		t.Fatalf("dials %d, state %s, releases %d; want no dial, queued, one release", r.dialer.calls.Load(), rec.State, g.released.Load())
+	}
+}

@@ -16,6 +16,7 @@ type Metrics struct {
 	endedVec       *prometheus.CounterVec
 	timeToDialVec  *prometheus.HistogramVec
 	providerDurVec *prometheus.HistogramVec
+	lateness       prometheus.Histogram
 	providerResVec *prometheus.CounterVec
 	retriesVec     *prometheus.CounterVec
 	pausedVec      *prometheus.CounterVec
@@ -31,7 +32,7 @@ var (
 		jobstatus.StateUnknown,
 	}
 	// RetryReasons are the bounded reasons of voicequeue_job_retries_total.
-	RetryReasons = []string{"transient", "rate", "rate_limit", "slots", "window", "callee_cap", "breaker", "dial_guard", "redial"}
+	RetryReasons = []string{"transient", "rate", "rate_limit", "slots", "window", "callee_cap", "breaker", "dial_guard", "redial", "late_token"}
 )
 
 // NewMetrics registers the job metrics on reg.
@@ -55,6 +56,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help:    "Duration of provider API requests, by API.",
 			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}, []string{"api"}),
+		lateness: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: "voicequeue", Name: "dial_token_lateness_seconds",
+			Help: "How late a provider request leaves after its rate token's instant (measured from " +
+				"when the token was asked for, so an upper bound). Past half the rate margin the job is put back (late_token).",
+			Buckets: []float64{.001, .002, .005, .01, .015, .02, .03, .05, .1, .25, 1},
+		}),
 		providerResVec: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "voicequeue", Name: "provider_requests_total",
 			Help: "Provider API replies, by API, class and result code (codes outside the known table are \"other\").",
@@ -68,7 +75,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Queues paused after an account-class provider reply, by queue.",
 		}, []string{"queue"}),
 	}
-	reg.MustRegister(m.submittedVec, m.endedVec, m.timeToDialVec, m.providerDurVec, m.providerResVec, m.retriesVec, m.pausedVec)
+	reg.MustRegister(m.submittedVec, m.endedVec, m.timeToDialVec, m.providerDurVec, m.lateness, m.providerResVec, m.retriesVec, m.pausedVec)
 	for _, k := range allKinds {
 		for _, q := range allQueues {
 			m.submittedVec.WithLabelValues(string(k), q)
@@ -121,6 +128,12 @@ func (m *Metrics) provider(api string, class voice.Class, code string, d time.Du
 	}
 	m.providerDurVec.WithLabelValues(api).Observe(d.Seconds())
 	m.providerResVec.WithLabelValues(api, string(class), code).Inc()
+}
+
+func (m *Metrics) tokenLateness(d time.Duration) {
+	if m != nil {
+		m.lateness.Observe(max(d, 0).Seconds())
+	}
 }
 
 func (m *Metrics) retry(reason string) {

@@ -111,20 +111,12 @@ func NewAdaptive(rdb redis.UniversalClient, opts AdaptiveOptions) *Adaptive {
 // ended, never above the cap. A decrease sets r = max(effective × factor, floor), unless the
 // last one was less than the hold-off ago. It returns {effective rate, lowered (0 or 1)}, the
 // rate as a string (a Lua number would be truncated to an integer).
-var aimdScript = redis.NewScript(nowLua + `
+var aimdScript = redis.NewScript(nowLua + aimdLua + `
 local cap, floor, factor = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local cooldown, step, every, holdoff = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
 local now = clock(ARGV[9], 1000)
 
-local state = redis.call('HMGET', KEYS[1], 'r', 'cool', 'dec')
-local r, cool, dec = tonumber(state[1]), tonumber(state[2]), tonumber(state[3])
-local cur = cap
-if r and cool then
-  cur = r
-  if now >= cool then cur = r + step * (math.floor((now - cool) / every) + 1) end
-  if cur > cap then cur = cap end
-end
-
+local cur, dec = aimd_rate(KEYS[1], cap, step, every, now)
 if ARGV[1] == 'decrease' and (not dec or now - dec >= holdoff) then
   -- a decrease restarts the cool-down even at the floor
   local new = math.max(cur * factor, floor)
@@ -137,6 +129,24 @@ if ARGV[1] == 'decrease' and (not dec or now - dec >= holdoff) then
 end
 return {tostring(cur), 0}
 `)
+
+// aimdLua reads the AIMD state, for aimdScript and capacityScript. Times are ms.
+//
+//	aimd_rate(key, cap, step, every, now) → the effective rate now (calls/s), and the time of
+//	                                        the last decrease (nil if none is recorded).
+const aimdLua = `
+local function aimd_rate(key, cap, step, every, now)
+  local state = redis.call('HMGET', key, 'r', 'cool', 'dec')
+  local r, cool = tonumber(state[1]), tonumber(state[2])
+  local cur = cap
+  if r and cool then
+    cur = r
+    if now >= cool then cur = r + step * (math.floor((now - cool) / every) + 1) end
+    if cur > cap then cur = cap end
+  end
+  return cur, tonumber(state[3])
+end
+`
 
 // Effective returns the limit to enforce now for key: the configured limit while there has been no rate reply,
 // lower after one. The burst shrinks in proportion, never below 1. On a Redis failure it

@@ -222,24 +222,37 @@ func (l *Limiter) Wait(ctx context.Context, key string, lim Limit, p Priority, m
 // It returns {allowed, wait, remaining, now}. allowed=1: TAT moved on by T and the token may
 // be used after wait µs (0: at once); remaining is how many more this priority could take now.
 // allowed=0: nothing changed; at this priority a token is due in wait µs.
-var gcraScript = redis.NewScript(nowLua + `
+var gcraScript = redis.NewScript(nowLua + gcraLua + `
 local T = tonumber(ARGV[1])
 local limit = tonumber(ARGV[2])
 local lookahead = tonumber(ARGV[3])
 local now = clock(ARGV[4], 1000000)
 
-local tat = tonumber(redis.call('GET', KEYS[1])) or now
-if tat < now then tat = now end            -- a full bucket does not save up more
-local wait = tat - now - limit             -- > 0: too early for this priority by that much
+local tat, wait = gcra_due(KEYS[1], limit, now)
 if wait > lookahead then return {0, wait, 0, now} end
 if wait < 0 then wait = 0 end
-
-local newtat = tat + T
-redis.call('SET', KEYS[1], newtat, 'PX', math.ceil((newtat - now) / 1000) + ttl_slack_ms)
-local remaining = 0
-if newtat - now <= limit then remaining = math.floor((limit - (newtat - now)) / T) + 1 end
-return {1, wait, remaining, now}
+return {1, wait, gcra_book(KEYS[1], tat, T, limit, now), now}
 `)
+
+// gcraLua holds the GCRA steps that gcraScript and capacityScript share. Times are µs.
+//
+//	gcra_due(key, limit, now)          → TAT (never before now), and how long until a token is
+//	                                     due at this priority's limit (≤ 0: now). Reads only.
+//	gcra_book(key, tat, T, limit, now) → takes the token: TAT moves on by T. Returns how many
+//	                                     more this priority could take now.
+const gcraLua = `
+local function gcra_due(key, limit, now)
+  local tat = tonumber(redis.call('GET', key)) or now
+  if tat < now then tat = now end            -- a full bucket does not save up more
+  return tat, tat - now - limit              -- > 0: too early for this priority by that much
+end
+local function gcra_book(key, tat, T, limit, now)
+  local newtat = tat + T
+  redis.call('SET', key, newtat, 'PX', math.ceil((newtat - now) / 1000) + ttl_slack_ms)
+  if newtat - now <= limit then return math.floor((limit - (newtat - now)) / T) + 1 end
+  return 0
+end
+`
 
 type takeReply struct {
 	allowed   bool

@@ -89,7 +89,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	for _, r := range []string{DeferWindow, DeferRate, DeferSlots, reasonOther} {
 		m.deferred.WithLabelValues(r)
 	}
-	for _, op := range []string{"limiter", "slots", "callee", "adaptive"} {
+	for _, op := range []string{"limiter", "slots", "capacity", "callee", "adaptive"} {
 		m.errors.WithLabelValues(op)
 	}
 	m.throttled.WithLabelValues(reasonOther)

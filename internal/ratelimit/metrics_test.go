@@ -38,7 +38,7 @@ func TestMetricsPresetAndBoundedLabels(t *testing.T) {
 	}{
 		{"tokens: 3 priorities × granted/denied", m.tokens, 6},
 		{"deferred: window, rate, slots, other", m.deferred, 4},
-		{"errors: limiter, slots, callee, adaptive", m.errors, 4},
+		{"errors: limiter, slots, capacity, callee, adaptive", m.errors, 5},
 		{"throttled: the default caps' 4 reasons and other", m.throttled, 5},
 	}
 	for _, p := range presets {

@@ -48,12 +48,37 @@ func NewSlots(rdb redis.UniversalClient, opts SlotsOptions) *Slots {
 	return s
 }
 
-// slotsPurgeLua drops expired leases (score ≤ now). Every slots script starts with it.
-const slotsPurgeLua = `
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-local function expire_with_last_lease()
-  local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
-  if last[2] then redis.call('PEXPIRE', KEYS[1], tonumber(last[2]) - now + ttl_slack_ms) end
+// slotsLua holds the steps every slots script shares (capacityScript too). Times are ms.
+//
+//	slots_purge(key, now)                 drops expired leases (score ≤ now).
+//	slots_expire(key, now)                sets the key's TTL to its latest lease.
+//	slots_check(key, holder, limit, now)  purges, then → held (the holder's lease or false),
+//	                                      slots in use, and when every slot is taken and the
+//	                                      holder has none, ms until the earliest lease ends.
+//	slots_hold(key, holder, held, n, lease, now)  takes or renews the holder's slot → in use.
+const slotsLua = `
+local function slots_purge(key, now)
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
+end
+local function slots_expire(key, now)
+  local last = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
+  if last[2] then redis.call('PEXPIRE', key, tonumber(last[2]) - now + ttl_slack_ms) end
+end
+local function slots_check(key, holder, limit, now)
+  slots_purge(key, now)
+  local held = redis.call('ZSCORE', key, holder)
+  local n = redis.call('ZCARD', key)
+  if not held and n >= limit then
+    local first = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+    return held, n, tonumber(first[2]) - now
+  end
+  return held, n, nil
+end
+local function slots_hold(key, holder, held, n, lease, now)
+  redis.call('ZADD', key, now + lease, holder)
+  slots_expire(key, now)
+  if not held then return n + 1 end
+  return n
 end
 `
 
@@ -64,19 +89,11 @@ end
 //	ARGV[1]  holder   ARGV[2] limit   ARGV[3] lease in ms   ARGV[4] now in ms or "" (Redis TIME)
 //
 // It returns {ok, retry ms, slots in use}; when refused, retry is when the earliest lease ends.
-var acquireScript = redis.NewScript(nowLua + `
+var acquireScript = redis.NewScript(nowLua + slotsLua + `
 local now = clock(ARGV[4], 1000)
-` + slotsPurgeLua + `
-local held = redis.call('ZSCORE', KEYS[1], ARGV[1])
-local n = redis.call('ZCARD', KEYS[1])
-if not held and n >= tonumber(ARGV[2]) then
-  local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-  return {0, tonumber(first[2]) - now, n}
-end
-redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[1])
-if not held then n = n + 1 end
-expire_with_last_lease()
-return {1, 0, n}
+local held, n, full = slots_check(KEYS[1], ARGV[1], tonumber(ARGV[2]), now)
+if full then return {0, full, n} end
+return {1, 0, slots_hold(KEYS[1], ARGV[1], held, n, tonumber(ARGV[3]), now)}
 `)
 
 // extendScript renews a live lease.
@@ -85,12 +102,12 @@ return {1, 0, n}
 //	ARGV[1]  holder   ARGV[2] lease in ms   ARGV[3] now in ms or "" (Redis TIME)
 //
 // It returns {renewed, slots in use}; renewed=0 when the holder has no live lease.
-var extendScript = redis.NewScript(nowLua + `
+var extendScript = redis.NewScript(nowLua + slotsLua + `
 local now = clock(ARGV[3], 1000)
-` + slotsPurgeLua + `
+slots_purge(KEYS[1], now)
 if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return {0, redis.call('ZCARD', KEYS[1])} end
 redis.call('ZADD', KEYS[1], 'XX', now + tonumber(ARGV[2]), ARGV[1])
-expire_with_last_lease()
+slots_expire(KEYS[1], now)
 return {1, redis.call('ZCARD', KEYS[1])}
 `)
 
@@ -100,9 +117,9 @@ return {1, redis.call('ZCARD', KEYS[1])}
 //	ARGV[1]  holder   ARGV[2] now in ms or "" (Redis TIME)
 //
 // It returns {released, slots in use}; released=0 when the lease had expired or never existed.
-var releaseScript = redis.NewScript(nowLua + `
+var releaseScript = redis.NewScript(nowLua + slotsLua + `
 local now = clock(ARGV[2], 1000)
-` + slotsPurgeLua + `
+slots_purge(KEYS[1], now)
 local removed = redis.call('ZREM', KEYS[1], ARGV[1])
 return {removed, redis.call('ZCARD', KEYS[1])}
 `)
@@ -113,9 +130,9 @@ return {removed, redis.call('ZCARD', KEYS[1])}
 //	ARGV[1]  now in ms or "" (Redis TIME)
 //
 // It returns {slots in use}.
-var inUseScript = redis.NewScript(nowLua + `
+var inUseScript = redis.NewScript(nowLua + slotsLua + `
 local now = clock(ARGV[1], 1000)
-` + slotsPurgeLua + `
+slots_purge(KEYS[1], now)
 return {redis.call('ZCARD', KEYS[1])}
 `)
 
