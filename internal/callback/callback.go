@@ -258,23 +258,8 @@ func (h *Handler) applyStatus(ctx context.Context, push *voice.StatusPush, at ti
 	if err != nil || result != "" {
 		return result, err
 	}
-	// Only a disconnect needs the record first (was the call answered?). Pushes of an earlier
-	// attempt carry another sessionId, which the transition script refuses as stale.
-	answered := false
-	if push.EventType == voice.EventDisconnect {
-		rec, err := h.o.Store.Get(ctx, ref.JobID)
-		if errors.Is(err, jobstatus.ErrNotFound) {
-			return resultUnknownJob, nil
-		}
-		if err != nil {
-			return "", err
-		}
-		if ref.Attempt >= 0 && ref.Attempt < rec.Attempts {
-			return resultStale, nil // a push of an earlier attempt of a redialled job
-		}
-		answered = rec.State == jobstatus.StateAnswered
-	}
-	// Events carry our receive time (or, replayed from the spool, the time the push was spooled):
+	// Pushes of an earlier attempt carry another sessionId, which the transition script refuses
+	// as stale. Events carry our receive time (or, replayed from the spool, the time the push was spooled):
 	// it is monotonic with the worker's events and precise to the millisecond, where the
 	// platform's timestamp has whole seconds (the CDR keeps its own times).
 	t := jobstatus.Transition{At: at, Source: "status_push", SessionID: info.SessionID, Attempt: max(ref.Attempt, 0)}
@@ -295,9 +280,16 @@ func (h *Handler) applyStatus(ctx context.Context, push *voice.StatusPush, at ti
 		if info.StateCode != nil {
 			stateCode = *info.StateCode
 		}
-		outcome := voice.DisconnectOutcome(stateCode, answered)
+		// The outcome depends on whether the call was answered, which the record knows: the
+		// script picks one of the two in the same step, and refuses a disconnect that names an
+		// earlier attempt of a redialled job (one round trip, no read first).
+		outcome := voice.DisconnectOutcome(stateCode, false)
 		t.To = StateForOutcome(outcome)
 		t.Detail = fmt.Sprintf("%s (stateCode %d)", outcome, stateCode)
+		outcome = voice.DisconnectOutcome(stateCode, true)
+		t.AnsweredTo = StateForOutcome(outcome)
+		t.AnsweredDetail = fmt.Sprintf("%s (stateCode %d)", outcome, stateCode)
+		t.RefuseOlderAttempt = ref.Attempt >= 0
 	default:
 		return resultAccepted, nil
 	}
@@ -332,7 +324,9 @@ func (h *Handler) applyCDR(ctx context.Context, f *voice.FeeInfo, at time.Time) 
 }
 
 func (h *Handler) apply(ctx context.Context, jobID string, t jobstatus.Transition) (string, error) {
-	rec, out, err := h.o.Store.Transition(ctx, jobID, t)
+	// The record comes back (and is decoded) only when the job became final: the Finisher and
+	// the Redialer need it then, nothing needs it otherwise.
+	rec, out, err := h.o.Store.Apply(ctx, jobID, t)
 	if errors.Is(err, jobstatus.ErrNotFound) {
 		return resultUnknownJob, nil
 	}
@@ -352,7 +346,7 @@ func (h *Handler) apply(ctx context.Context, jobID string, t jobstatus.Transitio
 			h.o.Finisher.Finish(ctx, rec)
 		}
 	}
-	if out.StaleSession {
+	if out.StaleSession || out.StaleAttempt {
 		return resultStale, nil
 	}
 	if !out.Changed {

@@ -22,10 +22,14 @@
 // is atomic and one round trip, and it runs unchanged on miniredis (GET/SET and cjson only). The
 // sessionId → job index and the idempotency index are separate keys (they are looked up by
 // something other than the job ID, so they cannot share its Cluster slot): the session index is
-// written in the same pipeline as the transition script, the idempotency key is claimed before
-// the record is written (see Store.Create). Everything expires: records and the session index
-// after Options.Retention (refreshed on each change), idempotency keys after
+// written once (SET NX) in the same pipeline as the transition script, the idempotency key is
+// claimed before the record is written (see Store.Create; Store.CreateMany does both steps for a
+// whole batch in two pipelines). Everything expires: records after Options.Retention (refreshed on
+// each change), the session index Retention after its call's first push, idempotency keys after
 // Options.IdempotencyTTL. Times are kept to the millisecond.
+//
+// Store.Apply is Transition for callers that need the record only when the job became final (the
+// push handler): the record is then neither sent back nor decoded on the other pushes.
 //
 // Events record state changes only. A CDR that arrives for a job already final attaches to
 // Record.CDR without a state change and without an event; DTMF digits and a raised attempt count

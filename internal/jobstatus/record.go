@@ -258,6 +258,32 @@ func encodeNew(rec Record, first Event) (string, error) {
 	return strings.TrimSuffix(buf.String(), "\n"), nil
 }
 
+// builtRecord is what decodeRecord returns for encodeNew(rec, first), without the JSON round
+// trip: the record Create has just written, as it is stored (times in UTC to the millisecond,
+// source and detail cleaned). ok is false when a text field is not valid UTF-8, which the JSON
+// encoder would have altered: the caller then decodes the stored form instead.
+func builtRecord(rec Record, first Event) (out Record, ok bool) {
+	for _, v := range []string{rec.Kind, rec.Queue, rec.To, rec.CallbackURL, rec.IdempotencyKey, first.Source, first.Detail} {
+		if !utf8.ValidString(v) {
+			return Record{}, false
+		}
+	}
+	created := fromMS(ms(rec.CreatedAt))
+	out = Record{
+		ID: rec.ID, Kind: rec.Kind, Queue: rec.Queue, State: rec.State, Attempts: rec.Attempts, To: rec.To,
+		CallbackURL: rec.CallbackURL, IdempotencyKey: rec.IdempotencyKey, CreatedAt: created, UpdatedAt: created,
+		ScheduledAt: optTime(optMS(rec.ScheduledAt)),
+		Events: []Event{{
+			State: first.State, At: created, Attempt: first.Attempt,
+			Source: cleanSource(first.Source), Detail: truncate(first.Detail, maxDetailLen),
+		}},
+	}
+	if db := optMS(&rec.DispatchBy); db != 0 {
+		out.DispatchBy = fromMS(db)
+	}
+	return out, true
+}
+
 func encodeEvent(e Event, created time.Time, sessionIndex int) string {
 	var b strings.Builder
 	b.WriteString(string(e.State))

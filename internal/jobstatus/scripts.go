@@ -28,12 +28,12 @@ return ARGV[1]
 // KEYS[1] job key
 // ARGV[1] stored record (compact JSON)
 // ARGV[2] retention in milliseconds
-// Returns {1, ARGV[1]} when created, {0, existing record} otherwise.
+// Returns {1} when created (the caller has the record it sent), {0, existing record} otherwise.
 var createScript = redis.NewScript(`
 local v = redis.call('GET', KEYS[1])
 if v then return {0, v} end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-return {1, ARGV[1]}
+return {1}
 `)
 
 // luaCommon is shared by the state-changing scripts: ranks and the event appender.
@@ -62,20 +62,29 @@ end
 // ARGV[9]  digits ("" = none)
 // ARGV[10] now, unix ms (updated time)
 // ARGV[11] retention in milliseconds
-// Returns {status, record, changed (0/1), state changed (0/1), previous state} with status one of
-// "ok", "conflict" (From guard failed), "stale" (a sessionId that is not the job's current one);
-// {"notfound"} when the job does not exist.
+// ARGV[12] target state instead of ARGV[1] when the job is answered ("" = none)
+// ARGV[13] detail instead of ARGV[6] when ARGV[12] is used
+// ARGV[14] "1": refuse an attempt (ARGV[4]) lower than the record's attempts as stale
+// ARGV[15] "1": always return the record; "0": only when the job became final ("" otherwise)
+// Returns {status, record, changed (0/1), state changed (0/1), previous state, target state} with
+// status one of "ok", "conflict" (From guard failed), "stale" (a sessionId that is not the job's
+// current one), "oldattempt" (ARGV[14] refused an earlier attempt); the target state is ARGV[1]
+// or ARGV[12], whichever applied. {"notfound"} when the job does not exist.
 var transitionScript = redis.NewScript(luaCommon + `
 local raw = redis.call('GET', KEYS[1])
 if not raw then return {'notfound'} end
+local full = ARGV[15] == '1'
+local rawOut = full and raw or ''
 local r = cjson.decode(raw)
 local to, at, src, att, sess = ARGV[1], tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4]), ARGV[5]
 local detail, from, cdr, digits = ARGV[6], ARGV[7], ARGV[8], ARGV[9]
 local cur = r.s
+if ARGV[14] == '1' and att < (r.a or 0) then return {'oldattempt', rawOut, 0, 0, cur, to} end
+if ARGV[12] ~= '' and cur == 'answered' then to = ARGV[12]; detail = ARGV[13] end
 if from ~= '' then
   local ok = false
   for st in string.gmatch(from, '%S+') do if st == cur then ok = true end end
-  if not ok then return {'conflict', raw, 0, 0, cur} end
+  if not ok then return {'conflict', rawOut, 0, 0, cur, to} end
 end
 local changed = false
 local sidx = 0
@@ -84,14 +93,14 @@ if sess ~= '' then
   for i = 1, #ss do if ss[i] == sess then sidx = i end end
   local si = r.si or 0
   if sidx == 0 then
-    if si ~= 0 then return {'stale', raw, 0, 0, cur} end
+    if si ~= 0 then return {'stale', rawOut, 0, 0, cur, to} end
     ss[#ss+1] = sess
     r.ss = ss
     sidx = #ss
     r.si = sidx
     changed = true
   elseif sidx ~= si then
-    return {'stale', raw, 0, 0, cur}
+    return {'stale', rawOut, 0, 0, cur, to}
   end
 end
 local applies
@@ -111,11 +120,13 @@ end
 if att > (r.a or 0) then r.a = att; changed = true end
 if cdr ~= '' and r.cdr == nil then r.cdr = cjson.decode(cdr); changed = true end
 if digits ~= '' and r.d == nil then r.d = digits; changed = true end
-if not changed then return {'ok', raw, 0, 0, cur} end
+if not changed then return {'ok', rawOut, 0, 0, cur, to} end
 r.u = tonumber(ARGV[10])
 local out = cjson.encode(r)
 redis.call('SET', KEYS[1], out, 'PX', ARGV[11])
-return {'ok', out, 1, applies and 1 or 0, cur}
+local final = applies and rk(to) == 5 and (rk(cur) ~= 5 or cur == 'unknown')
+if not full and not final then out = '' end
+return {'ok', out, 1, applies and 1 or 0, cur, to}
 `)
 
 // beginDialScript records a dial before the provider request leaves (see Store.BeginDial).

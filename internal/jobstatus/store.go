@@ -106,16 +106,34 @@ func (s *Store) Create(ctx context.Context, rec Record) (Record, bool, error) {
 	if err != nil {
 		return Record{}, false, fmt.Errorf("create job: %w", err)
 	}
-	if len(res) != 2 {
-		return Record{}, false, fmt.Errorf("create job: unexpected script reply %v", res)
-	}
-	created, _ := res[0].(int64)
-	stored, _ := res[1].(string)
-	out, err := decodeRecord(rec.ID, stored)
+	out, created, err := createReply(rec, first, raw, res)
 	if err != nil {
 		return Record{}, false, fmt.Errorf("create job: %w", err)
 	}
-	return out, created == 1, nil
+	return out, created, nil
+}
+
+// createReply reads createScript's reply. When this call wrote the record it returns the record
+// it built, without decoding anything (raw is what it wrote, decoded only in the rare case
+// builtRecord declines); otherwise the stored record.
+func createReply(rec Record, first Event, raw string, res []any) (Record, bool, error) {
+	var created int64
+	if len(res) > 0 {
+		created, _ = res[0].(int64)
+	}
+	switch {
+	case created == 1 && len(res) == 1:
+		if out, ok := builtRecord(rec, first); ok {
+			return out, true, nil
+		}
+		out, err := decodeRecord(rec.ID, raw)
+		return out, true, err
+	case created == 0 && len(res) == 2:
+		stored, _ := res[1].(string)
+		out, err := decodeRecord(rec.ID, stored)
+		return out, false, err
+	}
+	return Record{}, false, fmt.Errorf("unexpected script reply %v", res)
 }
 
 func (s *Store) prepareCreate(rec *Record) (Event, error) {
@@ -185,6 +203,15 @@ type Transition struct {
 	From   []State
 	CDR    *CDR   // attached once; a re-sent CDR changes nothing
 	Digits string // DTMF collected; recorded once
+	// AnsweredTo, when set, replaces To, and AnsweredDetail replaces Detail, if the job is
+	// answered when the change is applied: a disconnect push's outcome depends on whether the
+	// call was answered, which only the record knows (decided in the same atomic step).
+	AnsweredTo     State
+	AnsweredDetail string
+	// RefuseOlderAttempt makes Attempt a guard: when it is lower than the record's Attempts, the
+	// change is from an earlier attempt of a redialled job and nothing changes
+	// (Outcome.StaleAttempt).
+	RefuseOlderAttempt bool
 }
 
 // Outcome says what a Transition did.
@@ -195,6 +222,9 @@ type Outcome struct {
 	// StaleSession: the transition named a sessionId that is not the job's current call (a late
 	// push from an earlier attempt) and was ignored.
 	StaleSession bool
+	// StaleAttempt: Transition.RefuseOlderAttempt found an Attempt lower than the record's
+	// attempts (a push of an earlier attempt of a redialled job) and nothing changed.
+	StaleAttempt bool
 }
 
 // Transition applies t to the job atomically, in one script and one round trip, and returns the
@@ -212,8 +242,11 @@ type Outcome struct {
 //     change to a final state sets Reason to Detail; any other change clears Reason.
 //   - Sessions: the first SessionID a job sees becomes its current session. A different one, or
 //     one from before a move back to the queue, is stale: nothing changes (Outcome.StaleSession).
-//     A transition with a SessionID also (re)writes the sessionId → job index (LookupSession), in
-//     the same round trip.
+//     A transition with a SessionID also writes the sessionId → job index (LookupSession) if it
+//     does not exist yet (SET NX), in the same round trip.
+//   - AnsweredTo and RefuseOlderAttempt are decided on the record in the same script: an older
+//     attempt is refused before anything else; AnsweredTo then replaces To when the job is
+//     answered.
 //   - CDR: attached if the job has none, whatever the state. A CDR before the disconnect push sets
 //     both the final state (t.To) and the CDR; the later push changes nothing. A CDR for a job
 //     already final (say completed by the disconnect push) attaches without a state change and
@@ -224,10 +257,22 @@ type Outcome struct {
 // A job that does not exist gives ErrNotFound; a failed From guard gives the current record,
 // Outcome{Previous: current} and ErrConflict.
 func (s *Store) Transition(ctx context.Context, id string, t Transition) (Record, Outcome, error) {
+	return s.transition(ctx, id, t, true)
+}
+
+// Apply is Transition for callers that need the record only when the job has just become final
+// (a push handler, whose Finisher needs it then): the same rules, script and single round trip,
+// but the record travels back and is decoded only when out.BecameFinal. Otherwise, including
+// with ErrConflict, the Record is the zero value.
+func (s *Store) Apply(ctx context.Context, id string, t Transition) (Record, Outcome, error) {
+	return s.transition(ctx, id, t, false)
+}
+
+func (s *Store) transition(ctx context.Context, id string, t Transition, full bool) (Record, Outcome, error) {
 	if !validID(id) {
 		return Record{}, Outcome{}, fmt.Errorf("transition job: %w", ErrNotFound)
 	}
-	args, err := s.transitionArgs(t)
+	args, err := s.transitionArgs(t, full)
 	if err != nil {
 		return Record{}, Outcome{}, fmt.Errorf("transition job: %w", err)
 	}
@@ -239,34 +284,43 @@ func (s *Store) Transition(ctx context.Context, id string, t Transition) (Record
 	if status == "notfound" {
 		return Record{}, Outcome{}, fmt.Errorf("transition job: %w", ErrNotFound)
 	}
-	if len(res) != 5 {
+	if len(res) != 6 {
 		return Record{}, Outcome{}, fmt.Errorf("transition job: unexpected script reply %v", res)
 	}
 	raw, _ := res[1].(string)
 	changed, _ := res[2].(int64)
 	stateChanged, _ := res[3].(int64)
 	prev, _ := res[4].(string)
-	rec, err := decodeRecord(id, raw)
-	if err != nil {
-		return Record{}, Outcome{}, fmt.Errorf("transition job: %w", err)
+	to, _ := res[5].(string)
+	var rec Record
+	if raw != "" {
+		if rec, err = decodeRecord(id, raw); err != nil {
+			return Record{}, Outcome{}, fmt.Errorf("transition job: %w", err)
+		}
 	}
 	out := Outcome{Changed: changed == 1, Previous: State(prev)}
 	switch status {
 	case "ok":
-		out.BecameFinal = stateChanged == 1 && t.To.Final() && (!out.Previous.Final() || out.Previous == StateUnknown)
+		out.BecameFinal = stateChanged == 1 && State(to).Final() && (!out.Previous.Final() || out.Previous == StateUnknown)
 		return rec, out, nil
 	case "stale":
 		out.StaleSession = true
 		return rec, out, nil
+	case "oldattempt":
+		out.StaleAttempt = true
+		return rec, out, nil
 	case "conflict":
-		return rec, out, fmt.Errorf("transition job from %s to %s: %w", prev, t.To, ErrConflict)
+		return rec, out, fmt.Errorf("transition job from %s to %s: %w", prev, to, ErrConflict)
 	}
 	return Record{}, Outcome{}, fmt.Errorf("transition job: unexpected script status %q", status)
 }
 
-func (s *Store) transitionArgs(t Transition) ([]any, error) {
+func (s *Store) transitionArgs(t Transition, full bool) ([]any, error) {
 	if !t.To.Valid() {
 		return nil, fmt.Errorf("%w: state %q", ErrInvalid, t.To)
+	}
+	if t.AnsweredTo != "" && !t.AnsweredTo.Valid() {
+		return nil, fmt.Errorf("%w: answered state %q", ErrInvalid, t.AnsweredTo)
 	}
 	from := make([]string, 0, len(t.From))
 	for _, f := range t.From {
@@ -302,7 +356,15 @@ func (s *Store) transitionArgs(t Transition) ([]any, error) {
 		string(t.To), at.UnixMilli(), cleanSource(t.Source), t.Attempt, t.SessionID,
 		truncate(t.Detail, maxDetailLen), strings.Join(from, " "), cdr, t.Digits,
 		s.now().UnixMilli(), s.retention.Milliseconds(),
+		string(t.AnsweredTo), truncate(t.AnsweredDetail, maxDetailLen), luaBool(t.RefuseOlderAttempt), luaBool(full),
 	}, nil
+}
+
+func luaBool(b bool) string {
+	if b {
+		return "1"
+	}
+	return "0"
 }
 
 func validDigits(d string) bool {
@@ -319,7 +381,9 @@ func validDigits(d string) bool {
 }
 
 // runTransition runs the transition script; with a sessionId it pipelines the index write
-// beside it (different Cluster slots, so not in the script; still one round trip).
+// beside it (different Cluster slots, so not in the script; still one round trip). The index is
+// written only if absent (SET NX): a sessionId names one call of one job, so the first write is
+// the only one needed, and every later push of the call costs Redis no write.
 func (s *Store) runTransition(ctx context.Context, id, sessionID string, args []any) ([]any, error) {
 	keys := []string{s.keys.job(id)}
 	if sessionID == "" {
@@ -333,7 +397,7 @@ func (s *Store) runTransition(ctx context.Context, id, sessionID string, args []
 		} else {
 			cmd = transitionScript.Eval(ctx, pipe, keys, args...)
 		}
-		set := pipe.Set(ctx, s.keys.session(sessionID), id, s.retention)
+		set := pipe.SetNX(ctx, s.keys.session(sessionID), id, s.retention)
 		_, _ = pipe.Exec(ctx) // errors checked per command below
 		if err := cmd.Err(); err != nil {
 			if try == 0 && redis.HasErrorPrefix(err, "NOSCRIPT") {
@@ -349,7 +413,8 @@ func (s *Store) runTransition(ctx context.Context, id, sessionID string, args []
 }
 
 // LookupSession returns the ID of the job a provider sessionId belongs to, or ErrNotFound. The
-// index is written by every Transition that carries a SessionID and lives for Retention.
+// index is written by the first Transition that carries the SessionID and lives for Retention
+// from then (a call's pushes and CDRs arrive within hours of its first push, far inside it).
 func (s *Store) LookupSession(ctx context.Context, sessionID string) (string, error) {
 	if sessionID == "" {
 		return "", fmt.Errorf("lookup session: %w", ErrNotFound)

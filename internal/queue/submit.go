@@ -134,25 +134,34 @@ func (s *Submitter) Submit(ctx context.Context, req Request) (SubmitResult, erro
 }
 
 func (s *Submitter) submit(ctx context.Context, job Job, code string) (SubmitResult, error) {
-	job.ID = jobstatus.NewID()
-	if job.Kind == KindVerify {
-		if code == "" {
-			var err error
-			if code, err = GenerateCode(s.codeLen); err != nil {
-				return SubmitResult{}, err
-			}
-		}
-		sealed, err := s.sealer.Seal(job.ID, code)
-		if err != nil {
-			return SubmitResult{}, err
-		}
-		job.SealedCode = sealed
+	got, created, err := s.store.Create(ctx, s.prepare(&job))
+	if err != nil {
+		return SubmitResult{}, fmt.Errorf("record job: %w", err)
 	}
+	if !created {
+		return SubmitResult{ID: got.ID, State: string(got.State), Existing: true}, nil
+	}
+	task, err := s.taskFor(&job, got.ID, code)
+	if err == nil {
+		err = s.redialer.keepPayload(ctx, job, task.Payload(), s.retention)
+	}
+	if err == nil {
+		err = s.enqueue(ctx, job, task)
+	}
+	if err != nil {
+		return SubmitResult{}, s.abandon(ctx, job.ID, err)
+	}
+	return SubmitResult{ID: job.ID, State: string(got.State)}, nil
+}
+
+// prepare gives a valid job a new ID and returns the record to create for it.
+func (s *Submitter) prepare(job *Job) jobstatus.Record {
+	job.ID = jobstatus.NewID()
 	state := jobstatus.StateQueued
 	if job.ScheduledAt != nil {
 		state = jobstatus.StateScheduled
 	}
-	rec := jobstatus.Record{
+	return jobstatus.Record{
 		ID:             job.ID,
 		Kind:           string(job.Kind),
 		Queue:          job.Queue,
@@ -166,37 +175,59 @@ func (s *Submitter) submit(ctx context.Context, job Job, code string) (SubmitRes
 		DispatchBy:     job.DispatchBy,
 		Events:         []jobstatus.Event{{State: state, At: job.CreatedAt, Source: "api"}},
 	}
-	got, created, err := s.store.Create(ctx, rec)
-	if err != nil {
-		return SubmitResult{}, fmt.Errorf("record job: %w", err)
+}
+
+// taskFor builds the task of a job just recorded under id: the ID the record was written under,
+// which differs from the one prepare chose when an idempotency key had been claimed by a caller
+// that never wrote its record (jobstatus.Store.Create takes over the claimed ID). A verify job's
+// code (generated when the request had none) is sealed to that ID here, so it opens in the worker.
+func (s *Submitter) taskFor(job *Job, id, code string) (*asynq.Task, error) {
+	job.ID = id
+	if job.Kind == KindVerify {
+		if code == "" {
+			var err error
+			if code, err = GenerateCode(s.codeLen); err != nil {
+				return nil, err
+			}
+		}
+		sealed, err := s.sealer.Seal(job.ID, code)
+		if err != nil {
+			return nil, err
+		}
+		job.SealedCode = sealed
 	}
-	if !created {
-		return SubmitResult{ID: got.ID, State: string(got.State), Existing: true}, nil
-	}
-	task, err := NewTask(job, s.task)
-	if err != nil {
-		return SubmitResult{}, err
-	}
-	if err := s.redialer.keepPayload(ctx, job, task.Payload(), s.retention); err != nil {
-		return SubmitResult{}, err
-	}
+	return NewTask(*job, s.task)
+}
+
+// enqueue puts the task of a recorded job on its queue (one round trip).
+func (s *Submitter) enqueue(ctx context.Context, job Job, task *asynq.Task) error {
 	if _, err := s.client.EnqueueContext(ctx, task); err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
-		// The record exists but its task does not: end it so that it is never left "queued"
-		// with nothing behind it, and tell the producer.
-		_, _, terr := s.store.Transition(context.WithoutCancel(ctx), job.ID, jobstatus.Transition{
-			To: jobstatus.StateFailed, At: s.now().UTC(), Source: "api", Detail: "enqueue failed",
-			From: []jobstatus.State{jobstatus.StateQueued, jobstatus.StateScheduled},
-		})
-		return SubmitResult{}, errors.Join(fmt.Errorf("enqueue job %s: %w", job.ID, err), terr)
+		return fmt.Errorf("enqueue job %s: %w", job.ID, err)
 	}
 	s.metrics.submitted(job.Kind, job.Queue)
 	s.log.Debug("job submitted", "job_id", job.ID, "kind", job.Kind, "queue", job.Queue, "to", voice.MaskNumber(job.To))
-	return SubmitResult{ID: job.ID, State: string(state)}, nil
+	return nil
+}
+
+// abandon ends a recorded job whose task could not be enqueued (or prepared), so that it is never
+// left "queued" with nothing behind it, and returns cause joined with any error of doing so.
+func (s *Submitter) abandon(ctx context.Context, id string, cause error) error {
+	_, _, terr := s.store.Transition(context.WithoutCancel(ctx), id, jobstatus.Transition{
+		To: jobstatus.StateFailed, At: s.now().UTC(), Source: "api", Detail: "enqueue failed",
+		From: []jobstatus.State{jobstatus.StateQueued, jobstatus.StateScheduled},
+	})
+	return errors.Join(cause, terr)
 }
 
 // SubmitBatch validates every request, then records and enqueues the valid ones, with a result
 // for each item in order. Invalid items are reported with their field; they never stop the valid
 // ones. An error is returned only when the batch itself is unacceptable.
+//
+// The records of the whole batch are written in one pipeline (two round trips with idempotency
+// keys, see jobstatus.Store.CreateMany), the payloads kept for redials in one more; then each
+// created job's task is enqueued (asynq has no batch enqueue: one round trip each, concurrently).
+// An item whose record was written but whose task could not be enqueued ends `failed` and
+// reports the error, exactly as Submit does: no job is ever left recorded without its task.
 func (s *Submitter) SubmitBatch(ctx context.Context, reqs []Request) ([]BatchItem, error) {
 	if len(reqs) == 0 {
 		return nil, &FieldError{Field: "jobs", Message: "must hold at least one job"}
@@ -209,8 +240,10 @@ func (s *Submitter) SubmitBatch(ctx context.Context, reqs []Request) ([]BatchIte
 		i    int
 		job  Job
 		code string
+		task *asynq.Task
 	}
 	todo := make([]valid, 0, len(reqs))
+	recs := make([]jobstatus.Record, 0, len(reqs))
 	for i, req := range reqs {
 		items[i].Index = i
 		job, code, err := s.validator.Validate(req)
@@ -218,31 +251,111 @@ func (s *Submitter) SubmitBatch(ctx context.Context, reqs []Request) ([]BatchIte
 			setItemError(&items[i], err)
 			continue
 		}
-		todo = append(todo, valid{i, job, code})
+		recs = append(recs, s.prepare(&job))
+		todo = append(todo, valid{i: i, job: job, code: code})
 	}
-	// Submit concurrently: each job is two Redis round trips, and a batch of 1,000 one after the
-	// other would be bound by latency, not by Redis.
+	if len(todo) == 0 {
+		return items, nil
+	}
+
+	// Record every job in one pipeline; keep the ones this call created. The replies are read
+	// even if the request is canceled meanwhile: a record that was written must be known, so that
+	// its job is enqueued or ended below, never left queued without a task.
+	if err := ctx.Err(); err != nil {
+		for _, v := range todo {
+			setItemError(&items[v.i], fmt.Errorf("record job: %w", err))
+		}
+		return items, nil
+	}
+	created := todo[:0]
+	for k, res := range s.store.CreateMany(context.WithoutCancel(ctx), recs) {
+		v, it := todo[k], &items[todo[k].i]
+		switch {
+		case res.Err != nil:
+			setItemError(it, fmt.Errorf("record job: %w", res.Err))
+		case !res.Created:
+			it.ID, it.State, it.Existing = res.Record.ID, string(res.Record.State), true
+		default:
+			it.ID, it.State = res.Record.ID, string(res.Record.State)
+			v.job.ID = res.Record.ID
+			created = append(created, v)
+		}
+	}
+	fail := func(v valid, err error) {
+		it := &items[v.i]
+		it.ID, it.State = "", ""
+		setItemError(it, s.abandon(ctx, v.job.ID, err))
+	}
+	ready := make([]valid, 0, len(created))
+	for _, v := range created {
+		task, err := s.taskFor(&v.job, v.job.ID, v.code)
+		if err != nil {
+			fail(v, err)
+			continue
+		}
+		v.task = task
+		ready = append(ready, v)
+	}
+	// Keep the payloads of jobs that may be redialled, in one pipeline.
+	kept := s.redialer.keepPayloads(ctx, len(ready), func(k int) (Job, []byte) { return ready[k].job, ready[k].task.Payload() }, s.retention)
+	enq := ready[:0]
+	for k, v := range ready {
+		if kept[k] != nil {
+			fail(v, kept[k])
+			continue
+		}
+		enq = append(enq, v)
+	}
+
+	// Enqueue concurrently: asynq's Client is safe for concurrent use and each enqueue is one
+	// script, one round trip, so a batch of 1,000 one after the other would be bound by latency.
 	const workers = 16
 	var wg sync.WaitGroup
 	next := make(chan valid)
-	for range min(workers, len(todo)) {
+	for range min(workers, len(enq)) {
 		wg.Go(func() {
 			for v := range next {
-				res, err := s.submit(ctx, v.job, v.code)
-				if err != nil {
-					setItemError(&items[v.i], err)
-					continue
+				if err := s.enqueue(ctx, v.job, v.task); err != nil {
+					fail(v, err)
 				}
-				items[v.i].ID, items[v.i].State, items[v.i].Existing = res.ID, res.State, res.Existing
 			}
 		})
 	}
-	for _, v := range todo {
+	for _, v := range enq {
 		next <- v
 	}
 	close(next)
 	wg.Wait()
 	return items, nil
+}
+
+// keepPayloads is keepPayload for n jobs of a batch, in one pipeline; job(k) gives the k-th job
+// and its payload. It returns one error (or nil) per job. Jobs whose policy allows no redial
+// send nothing.
+func (r *Redialer) keepPayloads(ctx context.Context, n int, job func(k int) (Job, []byte), ttl time.Duration) []error {
+	errs := make([]error, n)
+	if r == nil {
+		return errs
+	}
+	pipe := r.rdb.Pipeline()
+	cmds := make([]*redis.StatusCmd, n)
+	for k := range n {
+		j, payload := job(k)
+		if r.policies.forJob(j.Kind, j.Queue).Max > 0 {
+			cmds[k] = pipe.Set(ctx, payloadKey(r.prefix, j.ID), payload, ttl)
+		}
+	}
+	if pipe.Len() == 0 {
+		return errs
+	}
+	_, _ = pipe.Exec(ctx) // errors are read per command
+	for k, cmd := range cmds {
+		if cmd != nil && cmd.Err() != nil {
+			j, _ := job(k)
+			errs[k] = fmt.Errorf("keep payload of %s for redials: %w", j.ID, cmd.Err())
+		}
+	}
+	return errs
 }
 
 func setItemError(item *BatchItem, err error) {
