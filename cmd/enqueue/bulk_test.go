@@ -10,7 +10,9 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -475,4 +477,106 @@ func BenchmarkFileSubmit(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(lines*b.N)/b.Elapsed().Seconds(), "lines/s")
+}
+
+// TestFileManySmallBatches sends a file in many small batches, so that every batch is recycled
+// many times (batchPool) while four are in flight: each line must reach the gateway exactly as
+// written, with nothing left over from the lines a recycled batch held before; bad lines come
+// out once each, in file order, and the IDs in file order.
+func TestFileManySmallBatches(t *testing.T) {
+	t.Parallel()
+	const n = 2000
+	g := newFakeGateway(t)
+	var data bytes.Buffer
+	want := map[int]queue.Request{} // good lines
+	for i := 1; i <= n; i++ {
+		var req queue.Request
+		switch i % 3 {
+		case 0:
+			req = queue.Request{Kind: "verify", To: number(i), Code: strconv.Itoa(1000 + i%9000)}
+		case 1:
+			req = queue.Request{Kind: "notify", To: number(i), TemplateID: "T" + strconv.Itoa(i%5),
+				TemplateParams: []string{strconv.Itoa(i)}, CallbackURL: "https://example.com/cb/" + strconv.Itoa(i)}
+		default:
+			req = queue.Request{Kind: "click2call", To: number(i), From: number(n + i), Record: i%2 == 0, MaxDurationMinutes: i % 60}
+		}
+		if i%37 == 0 {
+			req.To = "12345"
+		}
+		line, err := json.Marshal(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data.Write(append(line, '\n'))
+		if i%37 != 0 {
+			if req.Kind == "notify" {
+				req.Bulk = ptr(true)
+			}
+			want[i] = req
+		}
+	}
+	path := writeFile(t, "jobs.jsonl", data.Bytes())
+	r := runCLI(t, nil, "", "file", path, "--ids", "--api", g.URL(), "--batch-size", "7", "--concurrency", "4")
+	if r.code != exitBadInput {
+		t.Fatalf("exit %d, want 2; stderr:\n%s", r.code, tail(r.stderr, 2000))
+	}
+	last := 0
+	for _, m := range lineErrRe.FindAllStringSubmatch(r.stderr, -1) {
+		line, _ := strconv.Atoi(m[1])
+		if line <= last || line%37 != 0 || m[2] != "to" {
+			t.Errorf("after line %d: report %q", last, m[0])
+		}
+		last = line
+	}
+	if last != n/37*37 {
+		t.Errorf("the last bad line reported is %d, want %d", last, n/37*37)
+	}
+	var wantIDs []string
+	for i := 1; i <= n; i++ {
+		req, good := want[i]
+		if !good {
+			continue
+		}
+		id := "j_" + strings.TrimPrefix(req.To, "+")
+		wantIDs = append(wantIDs, id)
+		job, ok := g.job(id)
+		if !ok {
+			t.Errorf("line %d did not reach the gateway", i)
+			continue
+		}
+		if !reflect.DeepEqual(job.Req, req) {
+			t.Errorf("line %d reached the gateway as\n%+v\nwant\n%+v", i, job.Req, req)
+		}
+	}
+	if got := strings.Fields(r.stdout); !slices.Equal(got, wantIDs) {
+		t.Errorf("stdout has %d IDs, want %d in file order", len(got), len(wantIDs))
+	}
+	if sub, rej, unsent := summaryOf(t, r.stderr); sub != len(want) || rej != n/37 || unsent != 0 || g.jobCount() != len(want) {
+		t.Errorf("summary submitted %d, rejected %d, not submitted %d; the gateway has %d jobs; want %d, %d, 0, %d",
+			sub, rej, unsent, g.jobCount(), len(want), n/37, len(want))
+	}
+}
+
+// TestBatchPool: a batch comes back empty, keeps its capacity and holds no reference to what
+// it carried; the pool keeps at most its size and allocates when empty.
+func TestBatchPool(t *testing.T) {
+	t.Parallel()
+	p := newBatchPool(3, 1)
+	b := p.get(0)
+	b.recs = append(b.recs, record{Line: 7, Req: queue.Request{To: "+8613800000001"}})
+	b.reqs = append(b.reqs, queue.Request{To: "+8613800000001"})
+	b.sent = append(b.sent, 0)
+	p.put(b)
+	p.put(&batch{}) // beyond the pool's size: dropped
+	again := p.get(5)
+	if again != b || again.seq != 5 || len(again.recs)+len(again.reqs)+len(again.sent) != 0 || cap(again.recs) != 3 {
+		t.Fatalf("got batch %p seq %d with %d/%d/%d items (cap %d), want %p seq 5, empty, cap 3",
+			again, again.seq, len(again.recs), len(again.reqs), len(again.sent), cap(again.recs), b)
+	}
+	if !reflect.DeepEqual(again.recs[:1][0], record{}) || !reflect.DeepEqual(again.reqs[:1][0], queue.Request{}) {
+		t.Errorf("a recycled batch still holds %+v, %+v", again.recs[:1][0], again.reqs[:1][0])
+	}
+	if fresh := p.get(6); fresh == b || cap(fresh.reqs) != 3 {
+		t.Errorf("an empty pool returned %p with capacity %d, want a new batch of 3", fresh, cap(fresh.reqs))
+	}
 }
