@@ -96,7 +96,7 @@ func (b *bench) pipeline(ctx context.Context) []result {
 		bare.rate, perJob(float64(bare.trips), n), perJob(float64(bare.cost.cpu.Microseconds()), n), perJob(bare.cost.redisCPU*1e6, n))
 	b.rp.note("1 pipeline", "bare asynq + 1 loopback HTTP call/task", "%.0f tasks/s (%.2f× best bare); process CPU %.0f µs/task; Redis CPU %.0f µs/task",
 		bh.rate, bh.rate/bare.rate, perJob(float64(bh.cost.cpu.Microseconds()), n), perJob(bh.cost.redisCPU*1e6, n))
-	b.rp.note("1 pipeline", "bare asynq, voicequeue's 4 queues, strict priority", "%.0f tasks/s (%.2f× best bare); %.1f Redis round trips/task: the dequeue tries verify and webhooks before notify",
+	b.rp.note("1 pipeline", "bare asynq, voicequeue's call server (notify, bulk; strict)", "%.0f tasks/s (%.2f× best bare); %.1f Redis round trips/task (verify and webhooks have servers of their own)",
 		bq.rate, bq.rate/bare.rate, perJob(float64(bq.trips), n))
 	b.rp.note("1 pipeline", "voicequeue, submit→accepted", "%.0f jobs/s; submit alone took %.2f s (%.0f jobs/s); %.1f Redis round trips/job; process CPU %.0f µs/job (producers + gateway's submitter + worker + simulator); Redis CPU %.0f µs/job",
 		ours.rate, ours.submitted.Seconds(), float64(n)/ours.submitted.Seconds(), perJob(float64(ours.trips), n),
@@ -123,7 +123,7 @@ type pipeRun struct {
 // or one loopback HTTP POST when url is set) and returns tasks per second from the first
 // enqueue to the last task handled.
 //
-// With layout set, the server uses voicequeue's queues (queue.Queues, strict priority) and the
+// With layout set, the server uses voicequeue's call server queues (queue.CallQueues, strict priority) and the
 // tasks go to the notify queue, as notify jobs do: the dequeue then tries verify and webhooks
 // first, one script each.
 func (b *bench) bareAsynq(ctx context.Context, n, conc int, cfg *app.Config, url, name string, layout bool) (pipeRun, error) {
@@ -155,7 +155,7 @@ func (b *bench) bareAsynq(ctx context.Context, n, conc int, cfg *app.Config, url
 	})
 	queues, taskQueue := map[string]int{"default": 1}, "default"
 	if layout {
-		queues, taskQueue = queue.Queues(), queue.QueueNotify
+		queues, taskQueue = queue.CallQueues(), queue.QueueNotify
 	}
 	srv := asynq.NewServerFromRedisClient(rdb, asynq.Config{
 		Concurrency: conc, Queues: queues, StrictPriority: layout,

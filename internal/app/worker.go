@@ -21,7 +21,9 @@ import (
 
 // Worker is the asynq server that places calls and delivers webhooks.
 type Worker struct {
-	Server *asynq.Server // dials: verify, notify, bulk
+	Server *asynq.Server // dials: notify, then bulk
+	// Verify dials verification calls, with workers of its own (queue.VerifyQueues).
+	Verify *asynq.Server
 	Mux    *asynq.ServeMux
 	// Webhooks delivers producer webhooks from the webhooks queue.
 	Webhooks    *asynq.Server
@@ -102,18 +104,22 @@ func NewWorker(cfg *Config, deps Deps, m *Metrics, o WorkerOptions) (*Worker, er
 	hooksMux.Handle(webhook.TaskType, deliverer)
 
 	alog := asynqLogger{deps.Logger.With("component", "asynq")}
-	srv := asynq.NewServerFromRedisClient(deps.Redis, asynq.Config{
-		Concurrency:              cfg.Concurrency,
-		Queues:                   queue.Queues(),
-		StrictPriority:           true,
-		IsFailure:                queue.IsFailure,
-		RetryDelayFunc:           queue.DefaultBackoff.RetryDelayFunc(),
-		ShutdownTimeout:          cfg.ShutdownTimeout,
-		TaskCheckInterval:        cfg.TaskCheckInterval,
-		DelayedTaskCheckInterval: cfg.DelayedTaskCheckInterval,
-		Logger:                   alog,
-		LogLevel:                 asynqLevel(deps.Logger),
-	})
+	dialServer := func(concurrency int, queues map[string]int) *asynq.Server {
+		return asynq.NewServerFromRedisClient(deps.Redis, asynq.Config{
+			Concurrency:              concurrency,
+			Queues:                   queues,
+			StrictPriority:           true,
+			IsFailure:                queue.IsFailure,
+			RetryDelayFunc:           queue.DefaultBackoff.RetryDelayFunc(),
+			ShutdownTimeout:          cfg.ShutdownTimeout,
+			TaskCheckInterval:        cfg.TaskCheckInterval,
+			DelayedTaskCheckInterval: cfg.DelayedTaskCheckInterval,
+			Logger:                   alog,
+			LogLevel:                 asynqLevel(deps.Logger),
+		})
+	}
+	srv := dialServer(cfg.Concurrency, queue.CallQueues())
+	verify := dialServer(VerifyConcurrency(cfg.Concurrency), queue.VerifyQueues())
 	hooks := asynq.NewServerFromRedisClient(deps.Redis, asynq.Config{
 		Concurrency:              max(cfg.Concurrency/5, 4),
 		Queues:                   map[string]int{queue.QueueWebhooks: 1},
@@ -126,7 +132,7 @@ func NewWorker(cfg *Config, deps Deps, m *Metrics, o WorkerOptions) (*Worker, er
 	})
 	rdb := deps.Redis
 	ready := func(ctx context.Context) error { return rdb.Ping(ctx).Err() }
-	return &Worker{Server: srv, Mux: mux, Webhooks: hooks, WebhooksMux: hooksMux,
+	return &Worker{Server: srv, Verify: verify, Mux: mux, Webhooks: hooks, WebhooksMux: hooksMux,
 		Admin: httpserver.Admin(deps.Registry, ready), ready: ready}, nil
 }
 
@@ -137,16 +143,30 @@ func (w *Worker) Run(ctx context.Context) error {
 	if err := w.Server.Start(w.Mux); err != nil {
 		return fmt.Errorf("start worker: %w", err)
 	}
+	if err := w.Verify.Start(w.Mux); err != nil {
+		w.Server.Shutdown()
+		return fmt.Errorf("start verify worker: %w", err)
+	}
 	if err := w.Webhooks.Start(w.WebhooksMux); err != nil {
 		w.Server.Shutdown()
+		w.Verify.Shutdown()
 		return fmt.Errorf("start webhook worker: %w", err)
 	}
 	<-ctx.Done()
 	var wg sync.WaitGroup
 	wg.Go(w.Server.Shutdown)
+	wg.Go(w.Verify.Shutdown)
 	wg.Go(w.Webhooks.Shutdown)
 	wg.Wait()
 	return nil
+}
+
+// VerifyConcurrency is how many verification calls a worker process dials at once, beside the
+// VOICEQUEUE_CONCURRENCY tasks of its call server: a fifth of it, at least 4. Verification
+// traffic is light (one call per person asking for a code), and a worker spends milliseconds on
+// each, so a few workers serve hundreds of calls per second.
+func VerifyConcurrency(concurrency int) int {
+	return max(concurrency/5, 4)
 }
 
 // NewRegistry returns a registry with the Go and process collectors and build info.

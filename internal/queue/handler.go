@@ -245,7 +245,8 @@ func (h *Handler) dial(ctx context.Context, log *slog.Logger, job Job, attempt, 
 			since = *job.ScheduledAt
 		}
 		h.o.Metrics.dialled(job.Kind, since, now)
-		_, _, err := h.o.Store.Transition(reqCtx, job.ID, jobstatus.Transition{
+		// Apply, not Transition: calling is never final, so the record need not travel back.
+		_, _, err := h.o.Store.Apply(reqCtx, job.ID, jobstatus.Transition{
 			To: jobstatus.StateCalling, At: now, Source: "worker", Attempt: attempt, SessionID: resp.SessionID,
 		})
 		if err != nil {

@@ -27,13 +27,26 @@ func TaskType(k Kind) string {
 	}
 }
 
-// Queues returns the asynq queue priorities of the dialling server. The worker runs it with
-// StrictPriority, so a task of a higher queue is always taken first: a person waiting for a
-// verification code never waits behind a campaign. Webhook deliveries have a server of their own
-// (QueueWebhooks), so results keep flowing while a backlog drains and no dequeue of a call first
-// looks into the webhook queue.
+// Queues returns the dial queues and their priorities (for inspection and the queue metrics).
+// The worker serves them on two asynq servers, VerifyQueues and CallQueues.
 func Queues() map[string]int {
 	return map[string]int{QueueVerify: 8, QueueNotify: 2, QueueBulk: 1}
+}
+
+// VerifyQueues are the queues of the worker's verify server. Verification calls have workers of
+// their own, so a person waiting for a code never waits for a worker that a campaign holds, and
+// no dequeue of a campaign call first looks into the (mostly empty) verify queue: one asynq
+// dequeue script per task, as for a single queue. At the shared rate cap verify still comes first
+// through its high-priority tokens (internal/ratelimit).
+func VerifyQueues() map[string]int {
+	return map[string]int{QueueVerify: 1}
+}
+
+// CallQueues are the queues of the worker's call server, run with StrictPriority: a notify task
+// is always taken before a bulk one. Webhook deliveries have a server of their own too
+// (QueueWebhooks), so results keep flowing while a backlog drains.
+func CallQueues() map[string]int {
+	return map[string]int{QueueNotify: 2, QueueBulk: 1}
 }
 
 // TaskOptions configures the asynq side of a job task.
