@@ -162,6 +162,19 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		}
 	}
 
+	if !adm.SendAt.IsZero() {
+		// Wait for the booked rate token before recording the dial, but for its last few
+		// milliseconds, in which the dial is recorded: a worker killed while it waits leaves
+		// no open dial behind, and the request still leaves right at the token's instant.
+		t := time.NewTimer(time.Until(adm.SendAt) - dialLead)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			h.release(ctx, log, job.ID)
+			return h.reschedule("rate_limit", 10*time.Millisecond)
+		case <-t.C:
+		}
+	}
 	rec, grant, err := h.o.Store.BeginDial(ctx, job.ID, jobstatus.NextAttempt, now)
 	switch {
 	case errors.Is(err, jobstatus.ErrConflict) || errors.Is(err, jobstatus.ErrNotFound):
@@ -177,9 +190,8 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		return h.resolveOpenDial(ctx, log, job, rec, now)
 	}
 	if !adm.SendAt.IsZero() {
-		// The dial is recorded while the booked rate token comes due (at most the gate's short
-		// wait; not cut short by shutdown, the dial is already recorded), so the request leaves
-		// right at the token's instant.
+		// The rest of the wait (at most dialLead; not cut short by shutdown: the dial is
+		// recorded).
 		time.Sleep(time.Until(adm.SendAt))
 		h.o.Metrics.tokenLateness(time.Since(adm.SendAt))
 	}
@@ -193,6 +205,11 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	}
 	return h.dial(ctx, log, job, grant.Attempt, transientFailures(rec))
 }
+
+// dialLead is how long before its rate token's instant a job records its dial: about one Redis
+// round trip, so the request leaves on time, while the time in which a killed worker leaves an
+// open dial without a request stays short.
+const dialLead = 3 * time.Millisecond
 
 // detailTransient starts the detail of the event that puts a job back after a transient
 // failure; transientFailures counts those events.
