@@ -392,3 +392,50 @@ func TestCapacityWaitersTakeTurns(t *testing.T) {
 		t.Errorf("%d scripts for %d granted calls (%.1f per call) with 40 workers waiting; want at most 3", n, g, perCall)
 	}
 }
+
+// BenchmarkCapacityTake is the worker's whole capacity claim (token and slot, one script) at a
+// cap that never binds, with the slot given back as a call's end would.
+func BenchmarkCapacityTake(b *testing.B) {
+	if testing.Short() {
+		b.Skip("needs the real Redis")
+	}
+	_, rdb := testredis.Real(b)
+	c, err := NewCapacity(rdb, CapacityOptions{Reserve: 0.5, Margin: 0.03})
+	if err != nil {
+		b.Fatal(err)
+	}
+	slots := NewSlots(rdb, SlotsOptions{})
+	ctx := context.Background()
+	var n atomic.Int64
+	claim := func(p Priority) error {
+		holder := fmt.Sprintf("job-%d", n.Add(1))
+		r, err := c.Take(ctx, testKey, Claim{
+			Rate: Limit{Rate: 1e6, Burst: 1000}, Priority: p, Slots: 1e6, Holder: holder, Lease: time.Minute,
+		}, 500*time.Millisecond)
+		if err != nil {
+			return err
+		}
+		if !r.Allowed {
+			return fmt.Errorf("claim refused: %+v", r)
+		}
+		_, err = slots.Release(ctx, testKey, holder)
+		return err
+	}
+	b.Run("serial", func(b *testing.B) {
+		for b.Loop() {
+			if err := claim(PriorityLow); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("parallel", func(b *testing.B) {
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if err := claim(PriorityHigh); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	})
+}
