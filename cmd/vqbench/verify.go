@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/voicequeue/voicequeue/internal/app"
 	"io"
 	"math"
 	"net/http"
@@ -144,8 +145,8 @@ func (b *bench) verify(ctx context.Context) []result {
 	b.rp.note("2 verify", "simulator", "max calls in any 1 s window %d (cap %s); over-cap refusals %v; all refusals %v",
 		stats.MaxInAnySecond, num(rate), stats.OverCapRefusals, stats.Refusals)
 	b.rp.note("2 verify", "policy and queue metrics", "%s", st.metrics("ratelimit_tokens", "ratelimit_wait", "jobs_deferred", "job_retries", "ratelimit_effective", "provider_requests"))
-	b.rp.note("2 verify", "settings", "VOICEQUEUE_CALL_RATE=%s burst %d reserve %.2f, concurrency %d, TaskCheckInterval %v, DelayedTaskCheckInterval %v, LimitMaxWait %v; simulator --rate %s --speed 20",
-		num(rate), cfg.CallBurst, cfg.RateReserve, cfg.Concurrency, cfg.TaskCheckInterval, cfg.DelayedTaskCheckInterval, cfg.LimitMaxWait, num(rate))
+	b.rp.note("2 verify", "settings", "VOICEQUEUE_CALL_RATE=%s burst %d reserve %.2f, concurrency %d (verify %d), TaskCheckInterval %v (verify %v), DelayedTaskCheckInterval %v, LimitMaxWait %v; simulator --rate %s --speed 20",
+		num(rate), cfg.CallBurst, cfg.RateReserve, cfg.Concurrency, app.VerifyConcurrency(cfg.Concurrency), cfg.TaskCheckInterval, cfg.VerifyTaskCheckInterval, cfg.DelayedTaskCheckInterval, cfg.LimitMaxWait, num(rate))
 	return []result{
 		{Target: 2, Name: "verify_p99_ms", Value: p99, Anchor: ip99, Cmp: below, Bound: 250,
 			Detail: fmt.Sprintf("p50 %.1f ms, %d of %d not dialled; anchor: p99 with no backlog", p50, missing, len(ttd)+missing)},

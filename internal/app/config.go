@@ -53,6 +53,7 @@ type Config struct {
 	CallbackAllow   string
 
 	TaskCheckInterval        time.Duration
+	VerifyTaskCheckInterval  time.Duration
 	DelayedTaskCheckInterval time.Duration
 
 	CallRate           float64
@@ -117,6 +118,7 @@ func Bind(set *config.Set, role string) *Config {
 	set.Int(&c.CodeLength, "code-length", "VOICEQUEUE_CODE_LENGTH", 6, "length of generated verification codes (2-8)")
 	set.String(&c.CallbackAllow, "callback-allow-cidrs", "VOICEQUEUE_CALLBACK_ALLOW_CIDRS", "", "comma-separated CIDRs that callback_url may reach although private (default: none)")
 	set.Duration(&c.TaskCheckInterval, "task-check-interval", "VOICEQUEUE_TASK_CHECK_INTERVAL", 50*time.Millisecond, "asynq: how often an idle worker polls for tasks")
+	set.Duration(&c.VerifyTaskCheckInterval, "verify-task-check-interval", "VOICEQUEUE_VERIFY_TASK_CHECK_INTERVAL", 10*time.Millisecond, "asynq: how often the idle verify server polls for tasks (a person waits for the call)")
 	set.Duration(&c.DelayedTaskCheckInterval, "delayed-task-check-interval", "VOICEQUEUE_DELAYED_TASK_CHECK_INTERVAL", 200*time.Millisecond, "asynq: how often scheduled and retry tasks are moved to their queue")
 	set.Float(&c.CallRate, "call-rate", "VOICEQUEUE_CALL_RATE", 10, "calls per second for the account, shared by all workers (0 = no limit)")
 	set.Int(&c.CallBurst, "call-burst", "VOICEQUEUE_CALL_BURST", 1, "calls that may start back to back above the rate; 1 = strict spacing")

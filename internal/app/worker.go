@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"runtime/debug"
 	"sync"
+	"time"
 
 	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus"
@@ -104,7 +105,7 @@ func NewWorker(cfg *Config, deps Deps, m *Metrics, o WorkerOptions) (*Worker, er
 	hooksMux.Handle(webhook.TaskType, deliverer)
 
 	alog := asynqLogger{deps.Logger.With("component", "asynq")}
-	dialServer := func(concurrency int, queues map[string]int) *asynq.Server {
+	dialServer := func(concurrency int, queues map[string]int, check time.Duration) *asynq.Server {
 		return asynq.NewServerFromRedisClient(deps.Redis, asynq.Config{
 			Concurrency:              concurrency,
 			Queues:                   queues,
@@ -112,14 +113,18 @@ func NewWorker(cfg *Config, deps Deps, m *Metrics, o WorkerOptions) (*Worker, er
 			IsFailure:                queue.IsFailure,
 			RetryDelayFunc:           queue.DefaultBackoff.RetryDelayFunc(),
 			ShutdownTimeout:          cfg.ShutdownTimeout,
-			TaskCheckInterval:        cfg.TaskCheckInterval,
+			TaskCheckInterval:        check,
 			DelayedTaskCheckInterval: cfg.DelayedTaskCheckInterval,
 			Logger:                   alog,
 			LogLevel:                 asynqLevel(deps.Logger),
 		})
 	}
-	srv := dialServer(cfg.Concurrency, queue.CallQueues())
-	verify := dialServer(VerifyConcurrency(cfg.Concurrency), queue.VerifyQueues())
+	srv := dialServer(cfg.Concurrency, queue.CallQueues(), cfg.TaskCheckInterval)
+	// An idle asynq server polls once per 0.5–1.5 × TaskCheckInterval: the verify server polls
+	// more often (10 ms by default: ~100 dequeue scripts a second per idle worker process), so
+	// a verification call is picked up within milliseconds even when no campaign keeps the
+	// workers busy.
+	verify := dialServer(VerifyConcurrency(cfg.Concurrency), queue.VerifyQueues(), cfg.VerifyTaskCheckInterval)
 	hooks := asynq.NewServerFromRedisClient(deps.Redis, asynq.Config{
 		Concurrency:              max(cfg.Concurrency/5, 4),
 		Queues:                   map[string]int{queue.QueueWebhooks: 1},
