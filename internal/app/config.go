@@ -132,8 +132,8 @@ func Bind(set *config.Set, role string) *Config {
 	c.Windows = map[string]*string{}
 	for _, g := range []struct{ name, caps, window string }{
 		{"verify", "1/60s,5/1h", ""},
-		{"notify", "3/24h,10/720h", "08:00-21:00"},
-		{"bulk", "3/24h,10/720h", "08:00-21:00"},
+		{"notify", "3/24h,10/720h", DefaultCallingWindow},
+		{"bulk", "3/24h,10/720h", DefaultCallingWindow},
 		{"click2call", "", ""},
 	} {
 		upper := strings.ToUpper(g.name)
@@ -242,6 +242,10 @@ func (c *Config) PushURLs() (status, fee string) {
 
 // maxEncodedURL is the longest Base64 statusUrl/feeUrl the provider accepts (ref §2.1).
 const maxEncodedURL = 128
+
+// DefaultCallingWindow is when notify and bulk jobs dial unless configured otherwise: local time
+// of the callee's zone.
+const DefaultCallingWindow = "08:00-21:00"
 
 // ValidateGateway checks what the gateway needs.
 func (c *Config) ValidateGateway(dev bool) error {

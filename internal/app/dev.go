@@ -88,6 +88,15 @@ func RunDev(ctx context.Context, cfg *Config, log *slog.Logger, o DevOptions) er
 	if cfg.CallbackAllow == "" {
 		cfg.CallbackAllow = "127.0.0.0/8,::1/128" // demo callbacks may go to a local receiver
 	}
+	// The demo dials at any hour: with the production default (08:00–21:00 in the callee's
+	// zone) its notify jobs to Chinese numbers would wait for the morning after 13:00 UTC.
+	// A window other than the default is kept.
+	windowsOff := false
+	for _, g := range []string{"notify", "bulk"} {
+		if w := cfg.Windows[g]; w != nil && *w == DefaultCallingWindow {
+			*w, windowsOff = "off", true
+		}
+	}
 
 	reg := NewRegistry()
 	deps := Deps{Redis: rdb, Registry: reg, Logger: log}
@@ -135,6 +144,9 @@ func RunDev(ctx context.Context, cfg *Config, log *slog.Logger, o DevOptions) er
 		out = io.Discard
 	}
 	fmt.Fprintf(out, "voicequeue demo: API %s (no token needed), provider simulator %s, Redis in process\n", apiBase, cfg.ProviderURL)
+	if windowsOff {
+		fmt.Fprintf(out, "calling windows off in the demo (production: %s in the callee's zone; set VOICEQUEUE_CALLING_WINDOW_NOTIFY to another window to try one)\n", DefaultCallingWindow)
+	}
 	fmt.Fprintf(out, "try: go run ./cmd/enqueue verify --api %s --to +8613800000001   |   curl -s %s/v1/jobs/ID\n", apiBase, apiBase)
 	if o.Ready != nil {
 		o.Ready <- apiBase
