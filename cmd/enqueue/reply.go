@@ -67,35 +67,24 @@ func (p *replyParser) next(end byte) (more, ok bool) {
 	return false, false
 }
 
-// reply reads {"accepted": N, "rejected": N, "results": [ITEM, …]}, each key at most once, and
-// nothing after it but white space.
-func (p *replyParser) reply(rep *batchReply, n int) bool {
+// object reads a JSON object whose members field reads: field returns the member's index among
+// the object's known keys (each may appear at most once) and whether its value was read;
+// -1 is an unknown key, which fails the object.
+func (p *replyParser) object(keys int, field func(key string) (int, bool)) bool {
 	if !p.byte('{') {
 		return false
 	}
-	var seen [3]bool
+	var seen [8]bool // keys ≤ 8
 	for first := true; ; first = false {
 		if first && p.byte('}') {
-			break
+			return true
 		}
 		key, ok := p.str()
 		if !ok || !p.byte(':') {
 			return false
 		}
-		var k int
-		switch key {
-		case "accepted":
-			rep.Accepted, ok = p.int()
-		case "rejected":
-			k = 1
-			rep.Rejected, ok = p.int()
-		case "results":
-			k = 2
-			rep.Results, ok = p.results(n)
-		default:
-			return false
-		}
-		if !ok || seen[k] {
+		k, ok := field(key)
+		if !ok || k < 0 || k >= keys || seen[k] {
 			return false
 		}
 		seen[k] = true
@@ -104,11 +93,30 @@ func (p *replyParser) reply(rep *batchReply, n int) bool {
 			return false
 		}
 		if !more {
-			break
+			return true
 		}
 	}
+}
+
+// reply reads {"accepted": N, "rejected": N, "results": [ITEM, …]}, each key at most once, and
+// nothing after it but white space.
+func (p *replyParser) reply(rep *batchReply, n int) bool {
+	ok := p.object(3, func(key string) (k int, ok bool) {
+		switch key {
+		case "accepted":
+			rep.Accepted, ok = p.int()
+			return 0, ok
+		case "rejected":
+			rep.Rejected, ok = p.int()
+			return 1, ok
+		case "results":
+			rep.Results, ok = p.results(n)
+			return 2, ok
+		}
+		return -1, false
+	})
 	p.ws()
-	return p.i == len(p.data)
+	return ok && p.i == len(p.data)
 }
 
 func (p *replyParser) results(n int) ([]queue.BatchItem, bool) {
@@ -138,54 +146,31 @@ func (p *replyParser) results(n int) ([]queue.BatchItem, bool) {
 // item reads {"index": N, "id": S, "state": S, "existing": B, "error": S, "field": S}, any of
 // them, each at most once.
 func (p *replyParser) item(it *queue.BatchItem) bool {
-	if !p.byte('{') {
-		return false
-	}
-	var seen [6]bool
-	for first := true; ; first = false {
-		if first && p.byte('}') {
-			return true
-		}
-		key, ok := p.str()
-		if !ok || !p.byte(':') {
-			return false
-		}
-		var k int
+	return p.object(6, func(key string) (k int, ok bool) {
 		switch key {
 		case "index":
 			it.Index, ok = p.int()
+			return 0, ok
 		case "id":
-			k = 1
 			it.ID, ok = p.str()
+			return 1, ok
 		case "state":
-			k = 2
 			var b []byte
 			b, ok = p.bytes()
 			it.State = internState(b)
+			return 2, ok
 		case "existing":
-			k = 3
 			it.Existing, ok = p.bool()
+			return 3, ok
 		case "error":
-			k = 4
 			it.Error, ok = p.str()
+			return 4, ok
 		case "field":
-			k = 5
 			it.Field, ok = p.str()
-		default:
-			return false
+			return 5, ok
 		}
-		if !ok || seen[k] {
-			return false
-		}
-		seen[k] = true
-		more, ok := p.next('}')
-		if !ok {
-			return false
-		}
-		if !more {
-			return true
-		}
-	}
+		return -1, false
+	})
 }
 
 // internState returns the states of a fresh job without a copy per item.

@@ -2,17 +2,13 @@ package main
 
 import (
 	"context"
-	"net"
 	"os"
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 )
 
 // machine notes the machine and the versions in the table.
@@ -82,34 +78,6 @@ func (p *phase) end(ctx context.Context) phaseResult {
 	cmds, rcpu := p.ri0.diff(ri1)
 	return phaseResult{wall: wall, cpu: cpu, redisCPU: rcpu, commands: cmds, ri0: p.ri0, ri1: ri1}
 }
-
-// roundTrips counts the requests a go-redis client sends: one per command, one per pipeline.
-type roundTrips struct {
-	trips atomic.Int64
-	cmds  atomic.Int64
-}
-
-func (c *roundTrips) DialHook(next redis.DialHook) redis.DialHook {
-	return func(ctx context.Context, network, addr string) (net.Conn, error) { return next(ctx, network, addr) }
-}
-
-func (c *roundTrips) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error {
-		c.trips.Add(1)
-		c.cmds.Add(1)
-		return next(ctx, cmd)
-	}
-}
-
-func (c *roundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []redis.Cmder) error {
-		c.trips.Add(1)
-		c.cmds.Add(int64(len(cmds)))
-		return next(ctx, cmds)
-	}
-}
-
-func (c *roundTrips) reset() { c.trips.Store(0); c.cmds.Store(0) }
 
 func perJob(v float64, n int) float64 {
 	if n == 0 {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/voicequeue/voicequeue/internal/redisstats"
 	"io"
 	"net/http"
 	"strings"
@@ -132,7 +133,7 @@ func (b *bench) bareAsynq(ctx context.Context, n, conc int, cfg *app.Config, url
 		return pipeRun{}, err
 	}
 	defer rdb.Close()
-	trips := &roundTrips{}
+	trips := &redisstats.RoundTrips{}
 	rdb.AddHook(trips)
 	var done atomic.Int64
 	finished := make(chan struct{})
@@ -169,7 +170,7 @@ func (b *bench) bareAsynq(ctx context.Context, n, conc int, cfg *app.Config, url
 	client := asynq.NewClientFromRedisClient(rdb)
 	payload := []byte(body)
 	time.Sleep(200 * time.Millisecond) // let the server settle into polling
-	trips.reset()
+	trips.Take()
 	ph := b.begin(ctx, name)
 	var next atomic.Int64
 	var wg sync.WaitGroup
@@ -197,7 +198,7 @@ func (b *bench) bareAsynq(ctx context.Context, n, conc int, cfg *app.Config, url
 		return pipeRun{}, ctx.Err()
 	}
 	cost := ph.end(ctx)
-	return pipeRun{rate: float64(n) / cost.wall.Seconds(), cost: cost, trips: trips.trips.Load()}, nil
+	return pipeRun{rate: float64(n) / cost.wall.Seconds(), cost: cost, trips: roundTripsOf(trips)}, nil
 }
 
 // ourPipeline submits n notify jobs through the gateway's Submitter (the code behind POST
@@ -217,7 +218,7 @@ func (b *bench) ourPipeline(ctx context.Context, n, conc int) (pipeRun, error) {
 		return pipeRun{}, err
 	}
 	defer st.close()
-	trips := &roundTrips{}
+	trips := &redisstats.RoundTrips{}
 	st.rdb.AddHook(trips)
 	reqs := make([]queue.Request, n)
 	for i := range reqs {
@@ -225,7 +226,7 @@ func (b *bench) ourPipeline(ctx context.Context, n, conc int) (pipeRun, error) {
 	}
 	st.startWorker()
 	time.Sleep(200 * time.Millisecond)
-	trips.reset()
+	trips.Take()
 	all := st.tap.await(int64(n))
 	ph := b.begin(ctx, "pipeline-voicequeue")
 	var next atomic.Int64
@@ -262,5 +263,10 @@ func (b *bench) ourPipeline(ctx context.Context, n, conc int) (pipeRun, error) {
 	if got := st.sim.Stats().Accepted; got != n {
 		return pipeRun{}, errors.New("simulator accepted " + itoa(got) + " calls, want " + itoa(n))
 	}
-	return pipeRun{rate: float64(n) / cost.wall.Seconds(), cost: cost, trips: trips.trips.Load(), submitted: submitted}, nil
+	return pipeRun{rate: float64(n) / cost.wall.Seconds(), cost: cost, trips: roundTripsOf(trips), submitted: submitted}, nil
+}
+
+func roundTripsOf(c *redisstats.RoundTrips) int64 {
+	n, _ := c.Count()
+	return n
 }

@@ -3,6 +3,7 @@ package callback
 import (
 	"context"
 	"fmt"
+	"github.com/voicequeue/voicequeue/internal/redisstats"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -17,41 +18,12 @@ import (
 	"github.com/voicequeue/voicequeue/internal/testredis"
 )
 
-// tripCounter is a go-redis hook that counts round trips: one per command sent on its own, one
-// per pipeline executed (whatever it holds), and the commands inside pipelines.
-type tripCounter struct {
-	single, pipelines, pipelined atomic.Int64
-}
-
-func (c *tripCounter) DialHook(next redis.DialHook) redis.DialHook { return next }
-
-func (c *tripCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error {
-		c.single.Add(1)
-		return next(ctx, cmd)
-	}
-}
-
-func (c *tripCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []redis.Cmder) error {
-		c.pipelines.Add(1)
-		c.pipelined.Add(int64(len(cmds)))
-		return next(ctx, cmds)
-	}
-}
-
-// trips returns the round trips and commands counted since the last call, and resets.
-func (c *tripCounter) trips() (roundTrips, commands int64) {
-	s, p, n := c.single.Swap(0), c.pipelines.Swap(0), c.pipelined.Swap(0)
-	return s + p, s + n
-}
-
 // pushEnv is a push handler on its own Redis, with the tagger that signs its userData.
 type pushEnv struct {
 	store   *jobstatus.Store
 	tagger  *queue.Tagger
 	mux     *http.ServeMux
-	counter *tripCounter
+	counter *redisstats.RoundTrips
 	ended   atomic.Int64
 }
 
@@ -63,7 +35,7 @@ func newPushEnv(t testing.TB, rdb *redis.Client) *pushEnv {
 		store:   jobstatus.New(rdb, jobstatus.Options{}),
 		tagger:  queue.NewTagger([]byte("0123456789abcdef0123456789abcdef")),
 		mux:     http.NewServeMux(),
-		counter: &tripCounter{},
+		counter: &redisstats.RoundTrips{},
 	}
 	rdb.AddHook(e.counter)
 	h, err := New(Options{
@@ -150,10 +122,10 @@ func TestRoundTripsPerPush(t *testing.T) {
 		{"cdr_without_userdata", "/fee", feeBody(session, ""), 2}, // + LookupSession
 		{"late_alerting", "/status", statusBody("alerting", session, ud, ""), 1},
 	}
-	e.counter.trips()
+	e.counter.Take()
 	for _, st := range steps {
 		e.post(t, st.path, st.body)
-		trips, cmds := e.counter.trips()
+		trips, cmds := e.counter.Take()
 		t.Logf("%-22s %d round trip(s), %d command(s)", st.name, trips, cmds)
 		if trips != st.wantTrips {
 			t.Errorf("%s: %d round trips, want %d", st.name, trips, st.wantTrips)

@@ -7,8 +7,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/voicequeue/voicequeue/internal/redisstats"
 	"strings"
-	"sync/atomic"
 	"testing"
 
 	"github.com/hibiken/asynq"
@@ -16,32 +16,6 @@ import (
 
 	"github.com/voicequeue/voicequeue/internal/testredis"
 )
-
-// tripCounter is a go-redis hook that counts round trips: one per command sent on its own, one
-// per pipeline executed (whatever it holds).
-type tripCounter struct{ single, pipelines, pipelined atomic.Int64 }
-
-func (c *tripCounter) DialHook(next redis.DialHook) redis.DialHook { return next }
-
-func (c *tripCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error {
-		c.single.Add(1)
-		return next(ctx, cmd)
-	}
-}
-
-func (c *tripCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []redis.Cmder) error {
-		c.pipelines.Add(1)
-		c.pipelined.Add(int64(len(cmds)))
-		return next(ctx, cmds)
-	}
-}
-
-func (c *tripCounter) reset() (roundTrips, commands int64) {
-	s, p, n := c.single.Swap(0), c.pipelines.Swap(0), c.pipelined.Swap(0)
-	return s + p, s + n
-}
 
 func newTestSubmitter(t testing.TB, rdb redis.UniversalClient) *Submitter {
 	t.Helper()
@@ -69,7 +43,7 @@ func bulkRequests(n int, keyPrefix string) []Request {
 func TestSubmitBatchRoundTrips(t *testing.T) {
 	_, rdb := testredis.Mini(t)
 	sub := newTestSubmitter(t, rdb)
-	c := &tripCounter{}
+	c := &redisstats.RoundTrips{}
 	rdb.AddHook(c)
 	// Warm up: the first use of each script costs a NOSCRIPT reply, and asynq's client registers
 	// a queue on its first enqueues.
@@ -85,7 +59,7 @@ func TestSubmitBatchRoundTrips(t *testing.T) {
 		{"k", 2 + n}, // claims, creates, enqueues
 	} {
 		keys := tt.keys
-		c.reset()
+		c.Take()
 		items, err := sub.SubmitBatch(t.Context(), bulkRequests(n, keys))
 		if err != nil {
 			t.Fatal(err)
@@ -95,7 +69,7 @@ func TestSubmitBatchRoundTrips(t *testing.T) {
 				t.Fatalf("item %d: %s", it.Index, it.Error)
 			}
 		}
-		trips, cmds := c.reset()
+		trips, cmds := c.Take()
 		t.Logf("batch of %d, idempotency keys %v: %d round trips (%.2f per job), %d commands", n, keys != "", trips, float64(trips)/n, cmds)
 		if trips != tt.wantTrips {
 			t.Errorf("idempotency keys %v: %d round trips, want %d", keys != "", trips, tt.wantTrips)

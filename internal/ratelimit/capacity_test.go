@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/voicequeue/voicequeue/internal/redisstats"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -333,22 +334,6 @@ func TestCapacityNeverExceedsCaps(t *testing.T) {
 	}
 }
 
-// scriptCounter counts the scripts a client runs.
-type scriptCounter struct{ n atomic.Int64 }
-
-func (h *scriptCounter) DialHook(next redis.DialHook) redis.DialHook { return next }
-func (h *scriptCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error {
-		if name := cmd.Name(); name == "evalsha" || name == "eval" {
-			h.n.Add(1)
-		}
-		return next(ctx, cmd)
-	}
-}
-func (h *scriptCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return next
-}
-
 // TestCapacityWaitersTakeTurns: many workers of one process waiting for tokens do not all run
 // the script each time a token comes due; they take turns, so the scripts per granted call stay
 // a small constant.
@@ -359,8 +344,8 @@ func TestCapacityWaitersTakeTurns(t *testing.T) {
 	opts, _ := testredis.Real(t)
 	rdb := redis.NewClient(opts)
 	t.Cleanup(func() { _ = rdb.Close() })
-	var scripts scriptCounter
-	rdb.AddHook(&scripts)
+	var trips redisstats.RoundTrips // the test sends nothing but the claims' scripts
+	rdb.AddHook(&trips)
 	c, err := NewCapacity(rdb, CapacityOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -384,7 +369,8 @@ func TestCapacityWaitersTakeTurns(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	g, n := granted.Load(), scripts.n.Load()
+	n, _ := trips.Count()
+	g := granted.Load()
 	if g < 20 {
 		t.Fatalf("only %d calls granted in 0.5 s at 100/s", g)
 	}
