@@ -3,6 +3,7 @@ package jobstatus
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -198,6 +199,44 @@ func TestConcurrentSamePush(t *testing.T) {
 		}
 		if got := len(rec.Events); got != 3+ringing {
 			t.Errorf("%d events, want %d", got, 3+ringing)
+		}
+	})
+}
+
+// TestBeginDialAsSameToken: a caller that asks again with its own token (its first reply was
+// lost) is granted its open dial again, unchanged; any other caller, and one without a token,
+// finds the dial open; once the dial is resolved the token opens nothing.
+func TestBeginDialAsSameToken(t *testing.T) {
+	eachBackend(t, Options{}, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		id := e.force(t, StateQueued)
+		first, g1, err := e.store.BeginDialAs(ctx, id, "delivery-1", NextAttempt, at(10))
+		if err != nil || !g1.Granted {
+			t.Fatalf("first BeginDialAs: %+v, %v; want granted", g1, err)
+		}
+		again, g2, err := e.store.BeginDialAs(ctx, id, "delivery-1", NextAttempt, at(11))
+		if err != nil || !g2.Granted || g2.Attempt != g1.Attempt || !g2.DialledAt.Equal(at(10)) {
+			t.Fatalf("same token again: %+v, %v; want granted attempt %d dialled at %v", g2, err, g1.Attempt, at(10))
+		}
+		if len(again.Events) != len(first.Events) || again.Attempts != first.Attempts {
+			t.Errorf("asking again changed the record: %d events attempts %d, was %d and %d",
+				len(again.Events), again.Attempts, len(first.Events), first.Attempts)
+		}
+		for _, token := range []string{"delivery-2", ""} {
+			if _, g, err := e.store.BeginDialAs(ctx, id, token, NextAttempt, at(12)); err != nil || g.Granted || !g.AlreadyDialled {
+				t.Errorf("token %q: %+v, %v; want the dial open (AlreadyDialled)", token, g, err)
+			}
+		}
+		if _, _, err := e.store.Transition(ctx, id, Transition{To: StateQueued, Source: "worker", Attempt: g1.Attempt,
+			From: []State{StateDispatching}}); err != nil {
+			t.Fatalf("back to queued: %v", err)
+		}
+		if raw, err := e.rdb.Get(ctx, e.store.keys.job(id)).Result(); err != nil || strings.Contains(raw, "delivery-1") {
+			t.Errorf("the token outlived its dial: %s (%v)", raw, err)
+		}
+		_, g3, err := e.store.BeginDialAs(ctx, id, "delivery-1", NextAttempt, at(13))
+		if err != nil || !g3.Granted || g3.Attempt != g1.Attempt+1 {
+			t.Errorf("after the dial was resolved: %+v, %v; want a new grant, attempt %d", g3, err, g1.Attempt+1)
 		}
 	})
 }

@@ -138,7 +138,7 @@ func truncate(s string, n int) string {
 //	k kind, q queue, s state, a attempts, to, cb callback URL, ik idempotency key,
 //	c created (unix ms), u updated (unix ms), sa scheduled_at (unix ms), db dispatch_by (unix ms),
 //	r reason, d digits, ss every sessionId seen (in order), si index in ss of the current one
-//	(1-based, absent = none), e events, cdr CDR, dm/dt attempt and start (unix ms) of the open dial.
+//	(1-based, absent = none), e events, cdr CDR, dm/dt/dk attempt, start (unix ms) and token of the open dial.
 //
 // An event is one string "state|Δms since created|attempt|session index|source|detail" (empty
 // fields stay empty; detail is last so it may hold '|'). The job ID is not stored: it is in the key.
@@ -164,6 +164,7 @@ type stored struct {
 	CDR *storedCDR `json:"cdr,omitempty"`
 	DM  num        `json:"dm,omitempty"`
 	DT  num        `json:"dt,omitempty"`
+	DK  string     `json:"dk,omitempty"` // the dial token of the open dial (Store.BeginDialAs)
 }
 
 type storedCDR struct {

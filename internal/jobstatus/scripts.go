@@ -113,7 +113,7 @@ if applies then
   r.s = to
   addEvent(r, to, at, att, sidx, src, detail)
   if rk(to) == 5 and detail ~= '' then r.r = detail else r.r = nil end
-  if cur == 'dispatching' then r.dm = nil; r.dt = nil end
+  if cur == 'dispatching' then r.dm = nil; r.dt = nil; r.dk = nil end
   if from ~= '' and rk(to) <= 1 then r.si = nil; r.cdr = nil; r.d = nil end
   changed = true
 end
@@ -136,6 +136,7 @@ return {'ok', out, 1, applies and 1 or 0, cur, to}
 // ARGV[2] dial time, unix ms
 // ARGV[3] now, unix ms (updated time)
 // ARGV[4] retention in milliseconds
+// ARGV[5] the caller's dial token, or "" (see Store.BeginDialAs)
 // Returns {status, record}: "granted" (recorded, dial now), "dialled" (a dial is open or the call
 // exists: do not dial), "conflict" (the state allows no dial); {"notfound"} when the job does not
 // exist.
@@ -143,9 +144,12 @@ var beginDialScript = redis.NewScript(luaCommon + `
 local raw = redis.call('GET', KEYS[1])
 if not raw then return {'notfound'} end
 local r = cjson.decode(raw)
-local att, at = tonumber(ARGV[1]), tonumber(ARGV[2])
+local att, at, tok = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[5]
 if att == 0 then att = (r.a or 0) + 1 end
 local cur = r.s
+if cur == 'dispatching' and r.dm and tok ~= '' and r.dk == tok then
+  return {'granted', raw} -- the same caller asking again: its open dial is still its own
+end
 if (cur == 'dispatching' and r.dm) or cur == 'calling' or cur == 'ringing' or cur == 'answered' then
   return {'dialled', raw}
 end
@@ -156,6 +160,7 @@ if cur ~= 'dispatching' then
 end
 r.dm = att
 r.dt = at
+if tok ~= '' then r.dk = tok else r.dk = nil end
 if att > (r.a or 0) then r.a = att end
 r.u = tonumber(ARGV[3])
 local out = cjson.encode(r)

@@ -478,6 +478,19 @@ const NextAttempt = 0
 // attempt NextAttempt (0) numbers the dial one past the record's attempts, in the same script:
 // the worker need not read the record first.
 func (s *Store) BeginDial(ctx context.Context, id string, attempt int, at time.Time) (Record, DialGrant, error) {
+	return s.BeginDialAs(ctx, id, "", attempt, at)
+}
+
+// BeginDialAs is BeginDial for a caller that may have to ask again: the open dial it is granted
+// carries token, and while that dial is open a BeginDialAs with the same token is Granted again
+// (same attempt, no new event) instead of AlreadyDialled. A worker whose BeginDial failed on
+// the way back (Redis restarting after running the script) can so tell its own open dial, for
+// which no request has left, from an earlier delivery's. Use a token unique to one delivery of
+// one task, never shared between processes; "" never matches.
+func (s *Store) BeginDialAs(ctx context.Context, id, token string, attempt int, at time.Time) (Record, DialGrant, error) {
+	if len(token) > 64 {
+		return Record{}, DialGrant{}, fmt.Errorf("begin dial: %w: token longer than 64 bytes", ErrInvalid)
+	}
 	if !validID(id) {
 		return Record{}, DialGrant{}, fmt.Errorf("begin dial: %w", ErrNotFound)
 	}
@@ -488,7 +501,7 @@ func (s *Store) BeginDial(ctx context.Context, id string, attempt int, at time.T
 		at = s.now()
 	}
 	res, err := beginDialScript.Run(ctx, s.rdb, []string{s.keys.job(id)},
-		attempt, at.UnixMilli(), s.now().UnixMilli(), s.retention.Milliseconds()).Slice()
+		attempt, at.UnixMilli(), s.now().UnixMilli(), s.retention.Milliseconds(), token).Slice()
 	if err != nil {
 		return Record{}, DialGrant{}, fmt.Errorf("begin dial: %w", err)
 	}
@@ -506,7 +519,11 @@ func (s *Store) BeginDial(ctx context.Context, id string, attempt int, at time.T
 	}
 	switch status {
 	case "granted":
-		return rec, DialGrant{Granted: true, Attempt: rec.DialAttempt, DialledAt: fromMS(ms(at))}, nil
+		g := DialGrant{Granted: true, Attempt: rec.DialAttempt, DialledAt: fromMS(ms(at))}
+		if rec.DialStartedAt != nil {
+			g.DialledAt = *rec.DialStartedAt // granted again: the time of the first grant
+		}
+		return rec, g, nil
 	case "dialled":
 		g := DialGrant{AlreadyDialled: true, Attempt: rec.DialAttempt}
 		if rec.DialStartedAt != nil {

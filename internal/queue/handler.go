@@ -2,6 +2,8 @@ package queue
 
 import (
 	"context"
+	crand "crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -175,7 +177,7 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		case <-t.C:
 		}
 	}
-	rec, grant, err := h.o.Store.BeginDial(ctx, job.ID, jobstatus.NextAttempt, now)
+	rec, grant, err := h.beginDial(ctx, job.ID, now)
 	switch {
 	case errors.Is(err, jobstatus.ErrConflict) || errors.Is(err, jobstatus.ErrNotFound):
 		// Canceled, ended, or its record expired: nothing to do.
@@ -204,6 +206,41 @@ func (h *Handler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		return h.reschedule("late_token", 10*time.Millisecond)
 	}
 	return h.dial(ctx, log, job, grant.Attempt, transientFailures(rec))
+}
+
+// beginDial records the dial (jobstatus.Store.BeginDialAs) under a token of this delivery. If
+// Redis fails on the way (a restart, a dropped connection), the script may have run and only its
+// reply be lost: the delivery asks again with the same token for a few seconds, and an open dial
+// recorded for that token is granted again. Without it, the task's redelivery would find an open
+// dial for which no request ever left, and the job would end unknown.
+func (h *Handler) beginDial(ctx context.Context, jobID string, now time.Time) (jobstatus.Record, jobstatus.DialGrant, error) {
+	token := newDialToken()
+	wait := 100 * time.Millisecond
+	for try := 1; ; try++ {
+		rec, grant, err := h.o.Store.BeginDialAs(ctx, jobID, token, jobstatus.NextAttempt, now)
+		if err == nil || errors.Is(err, jobstatus.ErrConflict) || errors.Is(err, jobstatus.ErrNotFound) ||
+			errors.Is(err, jobstatus.ErrInvalid) || try == beginDialTries {
+			return rec, grant, err
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return rec, grant, err
+		case <-t.C:
+		}
+		wait *= 2
+	}
+}
+
+// beginDialTries bounds beginDial: 5 tries over about 1.5 s, the time a Redis restart takes.
+const beginDialTries = 5
+
+// newDialToken returns a token unique to one delivery of one task.
+func newDialToken() string {
+	var b [12]byte
+	_, _ = crand.Read(b[:]) // never fails (crypto/rand)
+	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
 // dialLead is how long before its rate token's instant a job records its dial: about one Redis

@@ -8,6 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+
 	"github.com/voicequeue/voicequeue/internal/jobstatus"
 	"github.com/voicequeue/voicequeue/internal/testredis"
 	"github.com/voicequeue/voicequeue/internal/voice"
@@ -45,6 +48,7 @@ func (c *clock) Now() time.Time          { c.mu.Lock(); defer c.mu.Unlock(); ret
 func (c *clock) Advance(d time.Duration) { c.mu.Lock(); c.now = c.now.Add(d); c.mu.Unlock() }
 
 type handlerRig struct {
+	mr     *miniredis.Miniredis
 	store  *jobstatus.Store
 	dialer *fakeDialer
 	h      *Handler
@@ -53,7 +57,7 @@ type handlerRig struct {
 
 func newHandlerRig(t *testing.T) *handlerRig {
 	t.Helper()
-	_, rdb := testredis.Mini(t)
+	mr, rdb := testredis.Mini(t)
 	clk := &clock{now: time.Date(2026, 11, 25, 3, 0, 0, 0, time.UTC)}
 	store := jobstatus.New(rdb, jobstatus.Options{Now: clk.Now})
 	sealer, err := NewCodeSealer(DeriveKey("s", "code"))
@@ -69,7 +73,7 @@ func newHandlerRig(t *testing.T) *handlerRig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &handlerRig{store: store, dialer: d, h: h, clock: clk}
+	return &handlerRig{mr: mr, store: store, dialer: d, h: h, clock: clk}
 }
 
 func (r *handlerRig) newJob(t *testing.T) Job {
@@ -289,5 +293,33 @@ func TestLateTokenIsNotSent(t *testing.T) {
 	rec, _ := r.store.Get(t.Context(), job.ID)
 	if r.dialer.calls.Load() != 0 || rec.State != jobstatus.StateQueued || g.released.Load() != 1 {
 		t.Fatalf("dials %d, state %s, releases %d; want no dial, queued, one release", r.dialer.calls.Load(), rec.State, g.released.Load())
+	}
+}
+
+// TestDialRecordSurvivesRedisRestart: Redis goes away as the dial is about to be recorded and
+// comes back 150 ms later; the delivery records it then and dials once, instead of failing and
+// leaving its redelivery to guess.
+func TestDialRecordSurvivesRedisRestart(t *testing.T) {
+	t.Parallel()
+	r := newHandlerRig(t)
+	// A client that does not retry by itself, so that the outage reaches the handler.
+	rdb := redis.NewClient(&redis.Options{Addr: r.mr.Addr(), MaxRetries: -1, DialerRetries: 1})
+	t.Cleanup(func() { _ = rdb.Close() })
+	r.store = jobstatus.New(rdb, jobstatus.Options{Now: r.clock.Now})
+	r.h.o.Store = r.store
+	job := r.newJob(t)
+	r.mr.Close()
+	restarted := make(chan error, 1)
+	go func() {
+		time.Sleep(150 * time.Millisecond)
+		restarted <- r.mr.Restart()
+	}()
+	err := r.run(t, job)
+	if rerr := <-restarted; rerr != nil {
+		t.Fatalf("restart miniredis: %v", rerr)
+	}
+	rec, _ := r.store.Get(t.Context(), job.ID)
+	if err != nil || r.dialer.calls.Load() != 1 || rec.State != jobstatus.StateCalling {
+		t.Fatalf("run = %v, %d dials, state %s; want one dial and calling", err, r.dialer.calls.Load(), rec.State)
 	}
 }
