@@ -41,6 +41,17 @@
 // (LimiterOptions.LocalSmoothing) can sit in front to spare Redis when one process alone has
 // used the whole budget; it only ever says no, it never grants a token on its own.
 //
+// # The worker's claim: Capacity
+//
+// The worker does not use Limiter and Slots one after the other: Capacity claims a token (by the
+// same GCRA, with the same priorities and booking rules, at the rate Adaptive has set, run
+// LimiterOptions-style under a margin) and a call slot together in one script, or neither. A
+// process's lower-priority claims take turns, so waiting workers do not all run the script each
+// time a token comes due. Capacity books the token and returns its instant (ClaimResult.Due)
+// instead of sleeping, so the caller can do its own work meanwhile and send at the instant.
+// Limiter, Slots and Adaptive stay the primitives: Slots.Release frees what Capacity took, and
+// Adaptive.Decrease lowers the rate it enforces.
+//
 // # Concurrent calls
 //
 // Slots keeps one sorted set per key: member = holder (the job ID), score = lease expiry.
