@@ -44,8 +44,8 @@
 // # The worker's claim: Capacity
 //
 // The worker does not use Limiter and Slots one after the other: Capacity claims a token (by the
-// same GCRA, with the same priorities and booking rules, at the rate Adaptive has set, run
-// LimiterOptions-style under a margin) and a call slot together in one script, or neither. A
+// same GCRA, with the same priorities and booking rules, at the rate Adaptive has set, less a
+// margin for jitter) and a call slot together in one script, or neither. A
 // process's lower-priority claims take turns, so waiting workers do not all run the script each
 // time a token comes due. Capacity books the token and returns its instant (ClaimResult.Due)
 // instead of sleeping, so the caller can do its own work meanwhile and send at the instant.
