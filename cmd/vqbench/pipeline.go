@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/voicequeue/voicequeue/internal/redisstats"
-	"io"
-	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -16,6 +14,7 @@ import (
 
 	"github.com/voicequeue/voicequeue/internal/app"
 	"github.com/voicequeue/voicequeue/internal/queue"
+	"github.com/voicequeue/voicequeue/internal/redisstats"
 )
 
 // producers is how many goroutines submit (ours) or enqueue (bare asynq) at once.
@@ -37,29 +36,21 @@ func (b *bench) pipeline(ctx context.Context) []result {
 		return fail(err)
 	}
 
-	// Bare asynq with one loopback HTTP request per task (a new connection each, like the
-	// simulator and the platform, which close the connection after each reply): what the HTTP
-	// call alone costs on this machine. Measured once, for the table.
-	httpSrv := newServers(b.log)
-	ln, err := listen()
+	// The ladder: bare asynq with voicequeue's parts added one at a time (an HTTP call, the
+	// provider request, job records, the capacity claim), to see what each costs here.
+	lad, err := b.newLadder(cfg)
 	if err != nil {
 		return fail(err)
 	}
-	okURL := httpSrv.serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body)
-		w.Header().Set("Connection", "close")
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = io.WriteString(w, `{"resultcode":"0","resultdesc":"Success","sessionId":"x"}`)
-	}))
-	defer httpSrv.stop()
+	defer lad.close()
 
-	// Rounds alternate bare and ours, so that a burst of load from elsewhere on the machine hits
-	// both alike; each side keeps its best round.
+	// Rounds alternate bare, ours and the ladder, so that a burst of load from elsewhere on the
+	// machine hits all alike; each keeps its best round.
 	var bare, ours pipeRun
 	var bareRates, ourRates []string
 	for r := range rounds {
 		b.progress("pipeline: round %d/%d: bare asynq, %d no-op tasks, concurrency %d", r+1, rounds, n, conc)
-		br, err := b.bareAsynq(ctx, n, conc, cfg, "", "pipeline-bare", false)
+		br, err := b.bareAsynq(ctx, n, conc, cfg, work{}, "pipeline-bare", false)
 		_ = b.flush(ctx)
 		if err != nil {
 			return fail(fmt.Errorf("bare asynq: %w", err))
@@ -78,15 +69,12 @@ func (b *bench) pipeline(ctx context.Context) []result {
 		if or.rate > ours.rate {
 			ours = or
 		}
-	}
-	b.progress("pipeline: bare asynq + one loopback HTTP call per task")
-	bh, err := b.bareAsynq(ctx, n, conc, cfg, okURL, "pipeline-bare-http", false)
-	_ = b.flush(ctx)
-	if err != nil {
-		return fail(fmt.Errorf("bare asynq with HTTP: %w", err))
+		if err := lad.measure(ctx, b, n, conc, cfg); err != nil {
+			return fail(err)
+		}
 	}
 	b.progress("pipeline: bare asynq with voicequeue's queue layout (strict priority, tasks on notify)")
-	bq, err := b.bareAsynq(ctx, n, conc, cfg, "", "pipeline-bare-layout", true)
+	bq, err := b.bareAsynq(ctx, n, conc, cfg, work{}, "pipeline-bare-layout", true)
 	_ = b.flush(ctx)
 	if err != nil {
 		return fail(fmt.Errorf("bare asynq with our queues: %w", err))
@@ -95,8 +83,10 @@ func (b *bench) pipeline(ctx context.Context) []result {
 	b.rp.note("1 pipeline", "rounds (best kept)", "bare asynq %s tasks/s; voicequeue %s jobs/s", strings.Join(bareRates, ", "), strings.Join(ourRates, ", "))
 	b.rp.note("1 pipeline", "bare asynq, no-op tasks", "%.0f tasks/s; %.1f Redis round trips/task; process CPU %.0f µs/task; Redis CPU %.0f µs/task",
 		bare.rate, perJob(float64(bare.trips), n), perJob(float64(bare.cost.cpu.Microseconds()), n), perJob(bare.cost.redisCPU*1e6, n))
-	b.rp.note("1 pipeline", "bare asynq + 1 loopback HTTP call/task", "%.0f tasks/s (%.2f× best bare); process CPU %.0f µs/task; Redis CPU %.0f µs/task",
-		bh.rate, bh.rate/bare.rate, perJob(float64(bh.cost.cpu.Microseconds()), n), perJob(bh.cost.redisCPU*1e6, n))
+	for _, r := range lad.rungs {
+		b.rp.note("1 pipeline", "ladder: "+r.name, "%.0f tasks/s (%.2f× best bare) %s; %.1f Redis round trips/task; process CPU %.0f µs/task; Redis CPU %.0f µs/task",
+			r.run.rate, r.run.rate/bare.rate, r.what, perJob(float64(r.run.trips), n), perJob(float64(r.run.cost.cpu.Microseconds()), n), perJob(r.run.cost.redisCPU*1e6, n))
+	}
 	b.rp.note("1 pipeline", "bare asynq, voicequeue's call server (notify, bulk; strict)", "%.0f tasks/s (%.2f× best bare); %.1f Redis round trips/task (verify and webhooks have servers of their own)",
 		bq.rate, bq.rate/bare.rate, perJob(float64(bq.trips), n))
 	b.rp.note("1 pipeline", "voicequeue, submit→accepted", "%.0f jobs/s; submit alone took %.2f s (%.0f jobs/s); %.1f Redis round trips/job; process CPU %.0f µs/job (producers + gateway's submitter + worker + simulator); Redis CPU %.0f µs/job",
@@ -108,7 +98,7 @@ func (b *bench) pipeline(ctx context.Context) []result {
 		conc, producers, cfg.TaskCheckInterval, cfg.DelayedTaskCheckInterval)
 	return []result{{
 		Target: 1, Name: "pipeline_jobs_per_second", Value: ours.rate, Anchor: bare.rate, Cmp: ratioAtLeast, Bound: 0.5,
-		Detail: fmt.Sprintf("best of %d rounds each; anchor: bare asynq no-op tasks; bare asynq + 1 HTTP call/task: %.0f/s (%.2f×)", rounds, bh.rate, bh.rate/bare.rate),
+		Detail: fmt.Sprintf("best of %d rounds each; anchor: bare asynq no-op tasks; bare asynq + voicequeue's parts (ladder): %s", rounds, ladderSummary(lad.rungs, bare.rate)),
 	}}
 }
 
@@ -120,14 +110,23 @@ type pipeRun struct {
 	submitted time.Duration
 }
 
-// bareAsynq moves n tasks through a plain asynq server (one queue, a handler that does nothing,
-// or one loopback HTTP POST when url is set) and returns tasks per second from the first
-// enqueue to the last task handled.
+// work is what one rung of the ladder adds to bare asynq (see ladder.go): before runs in the
+// producer for task i before it is enqueued and returns the task's job ID ("" when it makes
+// none); handle runs in the asynq handler. Both nil: no-op tasks, the anchor.
+type work struct {
+	before func(ctx context.Context, i int) (string, error)
+	handle func(ctx context.Context, i int, jobID string) error
+	// trips counts the round trips of the Redis client before and handle use.
+	trips *redisstats.RoundTrips
+}
+
+// bareAsynq moves n tasks through a plain asynq server (one queue, a handler that does nothing
+// but w) and returns tasks per second from the first enqueue to the last task handled.
 //
 // With layout set, the server uses voicequeue's call server queues (queue.CallQueues, strict priority) and the
 // tasks go to the notify queue, as notify jobs do: the dequeue then tries verify and webhooks
 // first, one script each.
-func (b *bench) bareAsynq(ctx context.Context, n, conc int, cfg *app.Config, url, name string, layout bool) (pipeRun, error) {
+func (b *bench) bareAsynq(ctx context.Context, n, conc int, cfg *app.Config, w work, name string, layout bool) (pipeRun, error) {
 	rdb, err := app.NewRedis(b.redisURL)
 	if err != nil {
 		return pipeRun{}, err
@@ -137,17 +136,16 @@ func (b *bench) bareAsynq(ctx context.Context, n, conc int, cfg *app.Config, url
 	rdb.AddHook(trips)
 	var done atomic.Int64
 	finished := make(chan struct{})
-	hc := &http.Client{Timeout: 10 * time.Second}
-	body := strings.Repeat("x", 256)
 	mux := asynq.NewServeMux()
 	mux.HandleFunc("bench:noop", func(ctx context.Context, t *asynq.Task) error {
-		if url != "" {
-			resp, err := hc.Post(url, "application/json", strings.NewReader(body))
+		if w.handle != nil {
+			i, id, err := parseBenchPayload(t.Payload())
 			if err != nil {
+				return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
+			}
+			if err := w.handle(ctx, i, id); err != nil {
 				return err
 			}
-			_, _ = io.Copy(io.Discard, resp.Body)
-			_ = resp.Body.Close()
 		}
 		if done.Add(1) == int64(n) {
 			close(finished)
@@ -168,17 +166,31 @@ func (b *bench) bareAsynq(ctx context.Context, n, conc int, cfg *app.Config, url
 	}
 	defer srv.Shutdown()
 	client := asynq.NewClientFromRedisClient(rdb)
-	payload := []byte(body)
 	time.Sleep(200 * time.Millisecond) // let the server settle into polling
 	trips.Take()
+	if w.trips != nil {
+		w.trips.Take()
+	}
 	ph := b.begin(ctx, name)
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	errc := make(chan error, producers)
 	for range producers {
 		wg.Go(func() {
-			for next.Add(1) <= int64(n) {
-				if _, err := client.EnqueueContext(ctx, asynq.NewTask("bench:noop", payload, asynq.Queue(taskQueue))); err != nil {
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n {
+					return
+				}
+				var id string
+				if w.before != nil {
+					var err error
+					if id, err = w.before(ctx, i); err != nil {
+						errc <- err
+						return
+					}
+				}
+				if _, err := client.EnqueueContext(ctx, asynq.NewTask("bench:noop", benchPayload(i, id), asynq.Queue(taskQueue))); err != nil {
 					errc <- err
 					return
 				}
@@ -198,7 +210,38 @@ func (b *bench) bareAsynq(ctx context.Context, n, conc int, cfg *app.Config, url
 		return pipeRun{}, ctx.Err()
 	}
 	cost := ph.end(ctx)
-	return pipeRun{rate: float64(n) / cost.wall.Seconds(), cost: cost, trips: roundTripsOf(trips)}, nil
+	run := pipeRun{rate: float64(n) / cost.wall.Seconds(), cost: cost, trips: roundTripsOf(trips)}
+	if w.trips != nil {
+		run.trips += roundTripsOf(w.trips)
+	}
+	return run, nil
+}
+
+// benchPayloadSize is the size of every bare task's payload, about that of a notify job's.
+const benchPayloadSize = 256
+
+// benchPayload is a bare task's payload: the task's index and job ID, padded to
+// benchPayloadSize bytes.
+func benchPayload(i int, jobID string) []byte {
+	p := make([]byte, 0, benchPayloadSize)
+	p = strconv.AppendInt(p, int64(i), 10)
+	p = append(p, ' ')
+	p = append(p, jobID...)
+	p = append(p, ' ')
+	for len(p) < benchPayloadSize {
+		p = append(p, 'x')
+	}
+	return p
+}
+
+func parseBenchPayload(p []byte) (int, string, error) {
+	idx, rest, ok1 := strings.Cut(string(p), " ")
+	id, _, ok2 := strings.Cut(rest, " ")
+	i, err := strconv.Atoi(idx)
+	if !ok1 || !ok2 || err != nil {
+		return 0, "", errors.New("bench payload: not \"<index> <job id> x…\"")
+	}
+	return i, id, nil
 }
 
 // ourPipeline submits n notify jobs through the gateway's Submitter (the code behind POST
@@ -269,4 +312,14 @@ func (b *bench) ourPipeline(ctx context.Context, n, conc int) (pipeRun, error) {
 func roundTripsOf(c *redisstats.RoundTrips) int64 {
 	n, _ := c.Count()
 	return n
+}
+
+// ladderSummary is the rungs' ratios to the anchor in one line, e.g. "http 0.52×, provider
+// 0.40×, …".
+func ladderSummary(rungs []*rung, anchor float64) string {
+	parts := make([]string, len(rungs))
+	for i, r := range rungs {
+		parts[i] = fmt.Sprintf("%s %.2f×", r.name, r.run.rate/anchor)
+	}
+	return strings.Join(parts, ", ")
 }
