@@ -29,6 +29,8 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"syscall"
@@ -211,6 +213,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		if !o.wants(t.name) || ctx.Err() != nil {
 			continue
 		}
+		settle(ctx)
 		t0, load0 := time.Now(), loadAvg()
 		b.progress("%s: start (load average %s)", t.name, load0)
 		rs := t.run(ctx)
@@ -234,4 +237,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, "\nsome targets were missed: see the ok=false lines and docs/benchmarks.md")
 	}
 	return 0
+}
+
+// settle lets the previous target's leftovers go before the next one is measured: this process'
+// garbage (the pipeline target alone allocates a few GB) and the loopback sockets it closed.
+func settle(ctx context.Context) {
+	runtime.GC()
+	debug.FreeOSMemory()
+	select {
+	case <-ctx.Done():
+	case <-time.After(3 * time.Second):
+	}
 }
