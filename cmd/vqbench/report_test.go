@@ -187,3 +187,24 @@ func TestPctMissing(t *testing.T) {
 		})
 	}
 }
+
+func TestBenchPayload(t *testing.T) {
+	for _, tc := range []struct {
+		i  int
+		id string
+	}{{0, ""}, {9_999, "j_abcdefghijklmnopqrst"}, {123, "x"}} {
+		p := benchPayload(tc.i, tc.id)
+		if len(p) != benchPayloadSize {
+			t.Errorf("benchPayload(%d, %q) is %d bytes, want %d", tc.i, tc.id, len(p), benchPayloadSize)
+		}
+		i, id, err := parseBenchPayload(p)
+		if err != nil || i != tc.i || id != tc.id {
+			t.Errorf("parseBenchPayload(benchPayload(%d, %q)) = %d, %q, %v", tc.i, tc.id, i, id, err)
+		}
+	}
+	for _, bad := range []string{"", "x", "12", "a b c", "12 id"} {
+		if _, _, err := parseBenchPayload([]byte(bad)); err == nil {
+			t.Errorf("parseBenchPayload(%q): no error", bad)
+		}
+	}
+}
