@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -24,12 +25,17 @@ type linePrep struct {
 	// skipValidation: the backend validates every item of a batch before writing any, with
 	// the same rules and region (--redis), so a second pass here would only cost CPU.
 	skipValidation bool
-	callbackURL    string
-	at             string
-	ttl            string
-	timezone       string
-	keyPrefix      string // idempotency key prefix: "PREFIX-LINE" for lines without a key
-	bulk           bool   // true; its address is the default Bulk of notify lines
+	// serverValidates: the backend (the gateway, --api) validates every item with the same
+	// rules but its own default region. A line whose numbers are all in international form
+	// ("+…") reads the same in any region, so it is left to the gateway, which reports a bad
+	// one by item (and so by line); the others are checked and normalised here with --region.
+	serverValidates bool
+	callbackURL     string
+	at              string
+	ttl             string
+	timezone        string
+	keyPrefix       string // idempotency key prefix: "PREFIX-LINE" for lines without a key
+	bulk            bool   // true; its address is the default Bulk of notify lines
 }
 
 func (p *linePrep) prepare(rec *record) {
@@ -55,7 +61,7 @@ func (p *linePrep) prepare(rec *record) {
 	if r.Kind == string(queue.KindNotify) && r.Bulk == nil {
 		r.Bulk = &p.bulk
 	}
-	if p.skipValidation {
+	if p.skipValidation || p.serverValidates && international(r.To) && (r.From == "" || international(r.From)) {
 		return
 	}
 	job, _, err := p.v.Validate(*r)
@@ -64,6 +70,12 @@ func (p *linePrep) prepare(rec *record) {
 		return
 	}
 	normalise(r, job)
+}
+
+// international reports whether a number is written in international form ("+" first, after
+// any leading spaces), which no default region changes.
+func international(number string) bool {
+	return strings.HasPrefix(strings.TrimLeft(number, " \t"), "+")
 }
 
 // normalise puts the validated E.164 numbers into the request, so the server reads them exactly

@@ -145,6 +145,9 @@ type conn struct {
 	// validatesItems: the backend validates each batch item itself before writing any, with
 	// the same validator (the Redis backend's Submitter), so file lines need no second pass.
 	validatesItems bool
+	// serverValidates: the backend is the gateway, which validates each batch item with the
+	// same rules but its own default region (see linePrep.serverValidates).
+	serverValidates bool
 }
 
 // connect resolves the connection flags, without any network traffic: bad values are usage
@@ -194,8 +197,9 @@ func (c *cli) connect(fs *flag.FlagSet, f *connFlags, conns int) (*conn, error) 
 		return nil, err
 	}
 	return &conn{
-		be: newHTTPBackend(base, token, f.timeout, conns),
-		v:  queue.NewValidator(queue.ValidatorOptions{DefaultRegion: region}),
+		be:              newHTTPBackend(base, token, f.timeout, conns),
+		v:               queue.NewValidator(queue.ValidatorOptions{DefaultRegion: region}),
+		serverValidates: true,
 	}, nil
 }
 
@@ -408,8 +412,10 @@ out). template_params holds the parameters separated by "|". Notify jobs default
 unless the line says otherwise; --callback-url, --at, --ttl and --timezone fill the lines that
 leave those fields empty.
 
-Every line is validated first: each bad line is reported on stderr as "line N: FIELD: message"
-and skipped, as is each item the server refuses. Good lines go in batches of up to 1,000
+Every line is validated, with the API's rules: each bad line is reported on stderr as "line N:
+FIELD: message" and skipped. With --redis the CLI does it; with --api the gateway does it for
+lines whose numbers are in international form (+...), and the CLI for the others (reading them
+with --region and sending them in E.164). Good lines go in batches of up to 1,000
 (several in flight) with a progress bar on stderr (shown on a terminal, or with --progress).
 The summary "submitted N, rejected M" ends the output on stderr; --ids prints the job IDs on
 stdout, one per line, in file order. If a batch fails as a whole (network, server error) the
@@ -502,7 +508,7 @@ func (c *cli) file(ctx context.Context, name string, args []string) error {
 		rep.bar = newBar(c.stderr, total)
 	}
 	prep := &linePrep{
-		v: cn.v, skipValidation: cn.validatesItems, callbackURL: jf.callbackURL, at: jf.at, ttl: jf.ttl, timezone: jf.timezone,
+		v: cn.v, skipValidation: cn.validatesItems, serverValidates: cn.serverValidates, callbackURL: jf.callbackURL, at: jf.at, ttl: jf.ttl, timezone: jf.timezone,
 		keyPrefix: jf.idempotencyKey, bulk: true,
 	}
 	start := time.Now()

@@ -33,7 +33,9 @@ func Example() {
 }
 
 // A file goes in batches; each bad line is reported by number and skipped, and --ids prints the
-// IDs of the jobs submitted, in file order.
+// IDs of the jobs submitted, in file order. Numbers in national form are read with --region (CN
+// by default) and checked before sending; numbers in international form (+…) are checked by the
+// gateway, which reports a bad one by item, and so by line, the same way.
 func Example_file() {
 	gateway := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var batch struct {
@@ -53,7 +55,7 @@ func Example_file() {
 
 	csv := "kind,to,template_id,template_params\n" +
 		"notify,+8613800000001,T1,Alice|42.50\n" +
-		"notify,+86 138,T1,Bob|7.00\n" +
+		"notify,138,T1,Bob|7.00\n" +
 		"notify,13800000003,T1,\"Carol, Jr.|1.00\"\n"
 	var stderr bytes.Buffer
 	code := run(context.Background(), []string{"file", "-", "--ids", "--api", gateway.URL},

@@ -123,7 +123,7 @@ func (b *bench) submit(ctx context.Context) []result {
 	if err != nil {
 		return fail(fmt.Errorf("bare enqueue: %w", err))
 	}
-	b.rp.note("4 submit", "enqueue file", "%d lines in %.2f s = %.0f jobs/s (process start, client-side validation, batches of 1000, 4 in flight, progress bar on); %s",
+	b.rp.note("4 submit", "enqueue file", "%d lines in %.2f s = %.0f jobs/s (process start, numbers in international form: validated by the gateway, batches of 1000, 4 in flight, progress bar on); %s",
 		n, fileTime.Seconds(), fileRate, summary)
 	b.rp.note("4 submit", "POST /v1/jobs/batch", "%d jobs in %.2f s = %.0f jobs/s; gateway process CPU %.0f µs/job; Redis CPU %.0f µs/job",
 		n, cost.wall.Seconds(), batchRate, perJob(float64(cost.cpu.Microseconds()), n), perJob(cost.redisCPU*1e6, n))
